@@ -1,0 +1,374 @@
+"""The policy pack's rules: pure validators (properties -> violation messages) and the policies.
+
+Validators take the resource's inputs as Pulumi passes them to a policy pack (camelCase wire
+names) after `plain_properties` has turned them into plain dicts and lists, with every value that is
+unknown during preview replaced by `UNKNOWN`. An unknown value is never judged: the same policies
+run again during `pulumi up`, right before the resource is created, when its inputs are known.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Secret,
+)
+
+# The sentinels the engine sends for preview-unknown values, and the error pulumi_policy's property
+# proxy raises when one is read (pulumi_policy/proxy.py: unknown_checking_proxy).
+from pulumi_policy.proxy import (
+    UNKNOWN_ARCHIVE_VALUE,
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_ASSET_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+)
+
+Props = Mapping[str, Any]
+Validator = Callable[[Props], list[str]]
+
+
+class _Unknown:
+    """A value that cannot be known until the resources it depends on exist."""
+
+    def __repr__(self) -> str:
+        return "<unknown during preview>"
+
+
+UNKNOWN: Final = _Unknown()
+
+_UNKNOWN_SENTINELS: Final = frozenset(
+    {
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_STRING_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+    }
+)
+
+FUNCTION_V2: Final = "gcp:cloudfunctionsv2/function:Function"
+FUNCTION_V1: Final = "gcp:cloudfunctions/function:Function"
+BUCKET: Final = "gcp:storage/bucket:Bucket"
+SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
+HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
+SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
+# Legacy object/bucket ACL resources: an ACL entity of allUsers makes data public as surely as IAM.
+STORAGE_ACL_ENTITY_TYPES: Final = frozenset(
+    {
+        "gcp:storage/bucketAccessControl:BucketAccessControl",
+        "gcp:storage/objectAccessControl:ObjectAccessControl",
+        "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+    }
+)
+STORAGE_ACL_LIST_TYPES: Final = frozenset(
+    {
+        "gcp:storage/bucketACL:BucketACL",
+        "gcp:storage/objectACL:ObjectACL",
+        "gcp:storage/defaultObjectACL:DefaultObjectACL",
+    }
+)
+
+INTERNAL_ONLY: Final = "ALLOW_INTERNAL_ONLY"
+PRIMITIVE_ROLES: Final = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+PUBLIC_MEMBERS: Final = frozenset({"allusers", "allauthenticatedusers"})
+_IAM_TYPE_SUFFIXES: Final = ("iammember", "iambinding", "iampolicy")
+
+
+# --- Property access -----------------------------------------------------------------------------
+
+
+def plain_properties(props: Any) -> Any:
+    """Copy (possibly proxied) properties into plain dicts/lists, preview-unknowns as `UNKNOWN`."""
+    if isinstance(props, Secret):
+        return plain_properties(props.value)
+    if isinstance(props, str):
+        return UNKNOWN if props in _UNKNOWN_SENTINELS else props
+    if isinstance(props, Mapping):
+        return {str(key): plain_properties(_read(props, key)) for key in props}
+    if isinstance(props, Sequence) and not isinstance(props, bytes | bytearray):
+        return [plain_properties(_read(props, index)) for index in range(len(props))]
+    return props
+
+
+def _read(container: Any, key: Any) -> Any:
+    try:
+        return container[key]
+    except UnknownValueError:
+        return UNKNOWN
+
+
+def _lookup(props: Any, *path: str) -> Any:
+    """The value at `path`, None when any step is missing, `UNKNOWN` when any step is unknown."""
+    value = props
+    for key in path:
+        if value is UNKNOWN:
+            return UNKNOWN
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _is_set(value: Any) -> bool:
+    """True when a value is present (an unknown counts: something will fill it)."""
+    return value is UNKNOWN or (value is not None and value not in ("", {}))
+
+
+def _strings(value: Any) -> list[str]:
+    """The known strings of a string-or-list property; unknown or missing entries are skipped."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _type_name(resource_type: str) -> str:
+    return resource_type.rsplit(":", 1)[-1]
+
+
+def is_iam_resource_type(resource_type: str) -> bool:
+    """Any IAM member/binding/policy type, e.g. gcp:storage/bucketIAMMember:BucketIAMMember."""
+    return _type_name(resource_type).lower().endswith(_IAM_TYPE_SUFFIXES)
+
+
+def _policy_data_bindings(props: Props) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The bindings in an *IamPolicy's policyData JSON, and a violation if it cannot be read."""
+    policy_data = props.get("policyData")
+    if policy_data is None or policy_data is UNKNOWN:
+        return [], []
+    if not isinstance(policy_data, str):
+        return [], ["policyData is not a JSON string; expected the JSON of an IAM policy"]
+    try:
+        document = json.loads(policy_data)
+    except json.JSONDecodeError:
+        return [], ["policyData is not valid JSON; expected the JSON of an IAM policy"]
+    bindings = document.get("bindings", []) if isinstance(document, Mapping) else []
+    if not isinstance(bindings, list):
+        return [], ["policyData.bindings is not a list; expected a list of {role, members}"]
+    return [binding for binding in bindings if isinstance(binding, Mapping)], []
+
+
+# --- Validators: properties -> violation messages ------------------------------------------------
+
+
+def function_v2_ingress_violations(props: Props) -> list[str]:
+    """A gen2 function must accept internal traffic only (missing ingress means ALLOW_ALL)."""
+    ingress = _lookup(props, "serviceConfig", "ingressSettings")
+    if ingress is UNKNOWN or ingress == INTERNAL_ONLY:
+        return []
+    found = "missing (Cloud Functions defaults to ALLOW_ALL)" if ingress is None else repr(ingress)
+    return [
+        f"serviceConfig.ingressSettings is {found}; expected {INTERNAL_ONLY!r} so that only "
+        "Pub/Sub push and other in-project callers can reach the function"
+    ]
+
+
+def function_v1_ingress_violations(props: Props) -> list[str]:
+    """A gen1 function must accept internal traffic only (missing ingress means ALLOW_ALL)."""
+    ingress = _lookup(props, "ingressSettings")
+    if ingress is UNKNOWN or ingress == INTERNAL_ONLY:
+        return []
+    found = "missing (Cloud Functions defaults to ALLOW_ALL)" if ingress is None else repr(ingress)
+    return [f"ingressSettings is {found}; expected {INTERNAL_ONLY!r}"]
+
+
+def bucket_violations(props: Props) -> list[str]:
+    """Buckets use uniform bucket-level access and enforce public access prevention."""
+    violations = []
+    uniform = _lookup(props, "uniformBucketLevelAccess")
+    if uniform is not UNKNOWN and uniform is not True:
+        found = "missing (defaults to false)" if uniform is None else repr(uniform)
+        violations.append(
+            f"uniformBucketLevelAccess is {found}; expected true so that access is granted by IAM "
+            "only, never by per-object ACLs"
+        )
+    prevention = _lookup(props, "publicAccessPrevention")
+    if prevention is not UNKNOWN and prevention != "enforced":
+        found = "missing (defaults to 'inherited')" if prevention is None else repr(prevention)
+        violations.append(
+            f"publicAccessPrevention is {found}; expected 'enforced' so that the bucket can never "
+            "be made public"
+        )
+    return violations
+
+
+def primitive_role_violations(props: Props) -> list[str]:
+    """IAM grants (member, binding, policyData) use predefined or custom roles, never basic ones."""
+    roles = [(_lookup(props, "role"), "role")]
+    bindings, violations = _policy_data_bindings(props)
+    roles += [(binding.get("role"), "policyData binding role") for binding in bindings]
+    for role, where in roles:
+        if isinstance(role, str) and role in PRIMITIVE_ROLES:
+            violations.append(
+                f"{where} is the basic role {role!r}; expected a predefined or custom role that "
+                "grants only what is needed, on the resource that needs it"
+            )
+    return violations
+
+
+def public_member_violations(props: Props) -> list[str]:
+    """IAM grants never name allUsers or allAuthenticatedUsers."""
+    members = [(member, "member") for member in _strings(_lookup(props, "member"))] + [
+        (member, "members") for member in _strings(_lookup(props, "members"))
+    ]
+    bindings, violations = _policy_data_bindings(props)
+    for binding in bindings:
+        members += [(member, "policyData members") for member in _strings(binding.get("members"))]
+    violations += [
+        f"{where} contains {member!r}, which makes the resource public; expected only named "
+        "service accounts, users or groups"
+        for member, where in members
+        if member.strip().lower() in PUBLIC_MEMBERS
+    ]
+    return violations
+
+
+def storage_acl_public_violations(props: Props) -> list[str]:
+    """Legacy storage ACLs never grant to allUsers or allAuthenticatedUsers."""
+    entities = _strings(_lookup(props, "entity"))
+    # roleEntities entries read "ROLE:entity", e.g. "READER:allUsers".
+    entities += [entry.split(":", 1)[-1] for entry in _strings(_lookup(props, "roleEntities"))]
+    return [
+        f"ACL entity {entity!r} makes objects public; expected no public ACLs (use IAM on a "
+        "uniform bucket)"
+        for entity in entities
+        if entity.strip().lower() in PUBLIC_MEMBERS
+    ]
+
+
+def service_account_key_violations(_props: Props) -> list[str]:
+    """No long-lived service-account keys: CI uses Workload Identity Federation, code uses ADC."""
+    return [
+        "service-account keys are long-lived credentials that leak; expected none: use Workload "
+        "Identity Federation or attached service accounts instead"
+    ]
+
+
+def hmac_key_violations(_props: Props) -> list[str]:
+    """No HMAC keys for service accounts: they are long-lived credentials too."""
+    return [
+        "HMAC keys are long-lived credentials for a service account; expected none: use OAuth "
+        "(attached service accounts) with the JSON API instead"
+    ]
+
+
+def push_subscription_violations(props: Props) -> list[str]:
+    """Push subscriptions send an OIDC token and dead-letter what they cannot deliver."""
+    push_config = _lookup(props, "pushConfig")
+    if push_config is UNKNOWN or not _is_set(push_config):
+        return []  # a pull subscription (or not knowable yet)
+    violations = []
+    if not _is_set(_lookup(push_config, "oidcToken", "serviceAccountEmail")):
+        violations.append(
+            "pushConfig.oidcToken.serviceAccountEmail is missing; expected an OIDC token for a "
+            "dedicated invoker service account so the endpoint can require authentication"
+        )
+    if not _is_set(_lookup(props, "deadLetterPolicy", "deadLetterTopic")):
+        violations.append(
+            "deadLetterPolicy.deadLetterTopic is missing; expected a dead-letter topic so that "
+            "messages that keep failing are kept instead of discarded"
+        )
+    return violations
+
+
+# --- Policies ------------------------------------------------------------------------------------
+
+
+def _resource_policy(
+    name: str,
+    description: str,
+    applies_to: Callable[[str], bool],
+    validator: Validator,
+) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if not applies_to(args.resource_type):
+            return
+        props = plain_properties(args.props)
+        if not isinstance(props, Mapping):
+            return
+        for message in validator(props):
+            # One argument: the engine fills in the URN of the resource being validated.
+            report_violation(f"{args.resource_type} {args.name!r}: {message}")
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+def _one_of(*resource_types: str) -> Callable[[str], bool]:
+    wanted = frozenset(resource_types)
+    return lambda resource_type: resource_type in wanted
+
+
+POLICIES: list[ResourceValidationPolicy] = [
+    _resource_policy(
+        "functions-internal-ingress-only",
+        "Gen2 Cloud Functions accept internal traffic only (serviceConfig.ingressSettings).",
+        _one_of(FUNCTION_V2),
+        function_v2_ingress_violations,
+    ),
+    _resource_policy(
+        "functions-v1-internal-ingress-only",
+        "Gen1 Cloud Functions accept internal traffic only (ALLOW_INTERNAL_ONLY).",
+        _one_of(FUNCTION_V1),
+        function_v1_ingress_violations,
+    ),
+    _resource_policy(
+        "buckets-uniform-access-and-public-access-prevention",
+        "Buckets use uniform bucket-level access and enforced public access prevention.",
+        _one_of(BUCKET),
+        bucket_violations,
+    ),
+    _resource_policy(
+        "iam-no-primitive-roles",
+        "IAM members, bindings and policies never grant roles/owner, roles/editor or roles/viewer.",
+        is_iam_resource_type,
+        primitive_role_violations,
+    ),
+    _resource_policy(
+        "iam-no-public-members",
+        "IAM members, bindings and policies never grant to allUsers or allAuthenticatedUsers.",
+        is_iam_resource_type,
+        public_member_violations,
+    ),
+    _resource_policy(
+        "storage-acl-no-public-entities",
+        "Legacy storage ACLs never grant to allUsers or allAuthenticatedUsers.",
+        lambda resource_type: resource_type in STORAGE_ACL_ENTITY_TYPES | STORAGE_ACL_LIST_TYPES,
+        storage_acl_public_violations,
+    ),
+    _resource_policy(
+        "no-service-account-keys",
+        "No service-account keys (gcp:serviceaccount/key:Key).",
+        _one_of(SERVICE_ACCOUNT_KEY),
+        service_account_key_violations,
+    ),
+    _resource_policy(
+        "no-service-account-hmac-keys",
+        "No HMAC keys for service accounts (gcp:storage/hmacKey:HmacKey).",
+        _one_of(HMAC_KEY),
+        hmac_key_violations,
+    ),
+    _resource_policy(
+        "push-subscriptions-oidc-and-dead-letter",
+        "Push subscriptions send an OIDC token and have a dead-letter topic.",
+        _one_of(SUBSCRIPTION),
+        push_subscription_violations,
+    ),
+]

@@ -1,0 +1,561 @@
+"""The real ResourceValidationPolicy objects of POLICIES, judged on good and bad resources.
+
+Properties are written as Pulumi passes them to a policy pack (camelCase wire names) and wrapped the
+way the analyzer wraps them (pulumi_policy.proxy.unknown_checking_proxy), so a rule that reads an
+unknown value would fail here exactly as it would during `pulumi preview`.
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rules
+import yaml
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+from pulumi_policy.proxy import (
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    unknown_checking_proxy,
+)
+from rules import POLICIES
+
+PROJECT = "ai-service-dev"
+RUNTIME_SA = f"serviceAccount:ai-service-sa@{PROJECT}.iam.gserviceaccount.com"
+INVOKER_EMAIL = f"ai-service-invoker@{PROJECT}.iam.gserviceaccount.com"
+PUBSUB_AGENT = "serviceAccount:service-123@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+FUNCTION_V2 = "gcp:cloudfunctionsv2/function:Function"
+FUNCTION_V1 = "gcp:cloudfunctions/function:Function"
+BUCKET = "gcp:storage/bucket:Bucket"
+SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
+SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
+
+# IAM member/binding/policy types of several services and spellings (IAM vs Iam).
+IAM_MEMBER_TYPES = [
+    "gcp:projects/iAMMember:IAMMember",
+    "gcp:storage/bucketIAMMember:BucketIAMMember",
+    "gcp:pubsub/topicIAMMember:TopicIAMMember",
+    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+    "gcp:serviceaccount/iAMMember:IAMMember",
+    "gcp:organizations/iAMMember:IAMMember",
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+]
+IAM_BINDING_TYPES = [
+    "gcp:projects/iAMBinding:IAMBinding",
+    "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+    "gcp:cloudfunctionsv2/functionIamBinding:FunctionIamBinding",
+    "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
+]
+IAM_POLICY_TYPES = [
+    "gcp:projects/iAMPolicy:IAMPolicy",
+    "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
+    "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
+]
+
+
+# --- Harness -------------------------------------------------------------------------------------
+
+
+def validation_args(resource_type: str, props: Mapping[str, Any]) -> ResourceValidationArgs:
+    """ResourceValidationArgs as the analyzer builds them (pulumi_policy.policy.Analyze)."""
+    name = "subject"
+    options = PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
+    return ResourceValidationArgs(
+        resource_type=resource_type,
+        props=unknown_checking_proxy(dict(props)),
+        urn=f"urn:pulumi:dev::ai-service::{resource_type}::{name}",
+        name=name,
+        opts=options,
+        provider=None,
+    )
+
+
+def run_policy(
+    policy: ResourceValidationPolicy, resource_type: str, props: Mapping[str, Any]
+) -> list[str]:
+    reported: list[str] = []
+
+    def report_violation(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
+    result = policy.validate(validation_args(resource_type, props), report_violation)
+    assert result is None, f"{policy.name} must validate synchronously"
+    return reported
+
+
+def judge(resource_type: str, props: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every policy's violations for one resource, keyed by policy name (empty lists dropped)."""
+    verdicts = {policy.name: run_policy(policy, resource_type, props) for policy in POLICIES}
+    return {name: messages for name, messages in verdicts.items() if messages}
+
+
+def policy_named(name: str) -> ResourceValidationPolicy:
+    return next(policy for policy in POLICIES if policy.name == name)
+
+
+def violations(policy_name: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    return run_policy(policy_named(policy_name), resource_type, props)
+
+
+# --- Good resources, as our stack declares them --------------------------------------------------
+
+
+def good_function_v2() -> dict[str, Any]:
+    return {
+        "name": "ai-service-image-labeling",
+        "location": "europe-west1",
+        "buildConfig": {"runtime": "python312", "entryPoint": "label_image"},
+        "serviceConfig": {
+            "ingressSettings": "ALLOW_INTERNAL_ONLY",
+            "serviceAccountEmail": RUNTIME_SA.removeprefix("serviceAccount:"),
+            "availableCpu": "1",
+            "maxInstanceRequestConcurrency": 8,
+        },
+    }
+
+
+def good_bucket() -> dict[str, Any]:
+    return {
+        "location": "EUROPE-WEST1",
+        "uniformBucketLevelAccess": True,
+        "publicAccessPrevention": "enforced",
+        "forceDestroy": False,
+    }
+
+
+def good_push_subscription() -> dict[str, Any]:
+    return {
+        "topic": "user-service-new-image",
+        "ackDeadlineSeconds": 60,
+        "pushConfig": {
+            "pushEndpoint": "https://ai-service-image-labeling-abc-ew.a.run.app",
+            "oidcToken": {"serviceAccountEmail": INVOKER_EMAIL},
+        },
+        "deadLetterPolicy": {
+            "deadLetterTopic": f"projects/{PROJECT}/topics/ai-service-dead-letter",
+            "maxDeliveryAttempts": 5,
+        },
+        "retryPolicy": {"minimumBackoff": "10s", "maximumBackoff": "600s"},
+    }
+
+
+def good_stack() -> list[tuple[str, dict[str, Any]]]:
+    """One resource of each kind our stack declares, with resource-scoped IAM."""
+    return [
+        ("gcp:projects/service:Service", {"service": "vision.googleapis.com"}),
+        ("gcp:serviceaccount/account:Account", {"accountId": "ai-service-sa"}),
+        ("gcp:pubsub/topic:Topic", {"name": "user-service-new-image"}),
+        ("gcp:pubsub/topic:Topic", {"name": "ai-service-image-labeled"}),
+        (BUCKET, good_bucket()),
+        (BUCKET, good_bucket() | {"forceDestroy": True}),
+        ("gcp:storage/bucketObject:BucketObject", {"name": "source-0123abcd.zip"}),
+        (FUNCTION_V2, good_function_v2()),
+        (SUBSCRIPTION, good_push_subscription()),
+        (
+            SUBSCRIPTION,
+            {"topic": "ai-service-image-labeled"},
+        ),  # the User-Service's pull subscription
+        (SUBSCRIPTION, {"topic": "ai-service-dead-letter"}),
+        (
+            "gcp:pubsub/topicIAMMember:TopicIAMMember",
+            {
+                "topic": "ai-service-image-labeled",
+                "role": "roles/pubsub.publisher",
+                "member": RUNTIME_SA,
+            },
+        ),
+        (
+            "gcp:storage/bucketIAMMember:BucketIAMMember",
+            {"bucket": "images", "role": "roles/storage.objectViewer", "member": RUNTIME_SA},
+        ),
+        (
+            "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+            {
+                "name": "ai-service-image-labeling",
+                "role": "roles/run.invoker",
+                "member": f"serviceAccount:{INVOKER_EMAIL}",
+            },
+        ),
+        (
+            "gcp:serviceaccount/iAMMember:IAMMember",
+            {"role": "roles/iam.serviceAccountTokenCreator", "member": PUBSUB_AGENT},
+        ),
+        (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            {"role": "roles/pubsub.subscriber", "member": PUBSUB_AGENT},
+        ),
+        (
+            "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+            {"role": "roles/artifactregistry.writer", "member": RUNTIME_SA},
+        ),
+        ("pulumi:providers:gcp", {"project": PROJECT}),
+    ]
+
+
+# --- The pack's shape ----------------------------------------------------------------------------
+
+
+def test_policies_are_resource_validation_policies_with_unique_names() -> None:
+    assert POLICIES, "POLICIES is empty"
+    assert all(isinstance(policy, ResourceValidationPolicy) for policy in POLICIES)
+    names = [policy.name for policy in POLICIES]
+    assert len(names) == len(set(names)), f"duplicate policy names: {names}"
+
+
+def test_every_policy_is_mandatory_by_default() -> None:
+    levels = {policy.name: policy.enforcement_level for policy in POLICIES}
+    assert all(level == EnforcementLevel.MANDATORY for level in levels.values()), levels
+
+
+def test_policy_pack_project_file_runs_python_in_the_packs_own_virtualenv() -> None:
+    project = yaml.safe_load((rules_dir() / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": ".venv"}}
+
+
+def rules_dir() -> Path:
+    return Path(rules.__file__).resolve().parent
+
+
+# --- Our stack passes every policy ---------------------------------------------------------------
+
+
+def test_stack_equivalent_resources_pass_every_policy() -> None:
+    for resource_type, props in good_stack():
+        assert judge(resource_type, props) == {}, f"{resource_type} {props}"
+
+
+# --- Cloud Functions: internal-only ingress ------------------------------------------------------
+
+
+def test_function_v2_internal_only_passes() -> None:
+    assert judge(FUNCTION_V2, good_function_v2()) == {}
+
+
+@pytest.mark.parametrize("ingress", ["ALLOW_ALL", "ALLOW_INTERNAL_AND_GCLB"])
+def test_function_v2_with_wider_ingress_is_a_violation(ingress: str) -> None:
+    props = good_function_v2()
+    props["serviceConfig"]["ingressSettings"] = ingress
+    [message] = violations("functions-internal-ingress-only", FUNCTION_V2, props)
+    assert ingress in message
+    assert "ALLOW_INTERNAL_ONLY" in message
+
+
+def test_function_v2_without_ingress_setting_is_a_violation_because_it_means_allow_all() -> None:
+    props = good_function_v2()
+    del props["serviceConfig"]["ingressSettings"]
+    [message] = violations("functions-internal-ingress-only", FUNCTION_V2, props)
+    assert "missing" in message
+    assert "ALLOW_ALL" in message
+
+
+def test_function_v2_without_service_config_is_a_violation() -> None:
+    props = good_function_v2()
+    del props["serviceConfig"]
+    assert judge(FUNCTION_V2, props).keys() == {"functions-internal-ingress-only"}
+
+
+def test_function_v1_internal_only_passes() -> None:
+    assert (
+        judge(FUNCTION_V1, {"runtime": "python312", "ingressSettings": "ALLOW_INTERNAL_ONLY"}) == {}
+    )
+
+
+@pytest.mark.parametrize("props", [{"runtime": "python312"}, {"ingressSettings": "ALLOW_ALL"}])
+def test_function_v1_without_internal_only_ingress_is_a_violation(props: dict[str, Any]) -> None:
+    [message] = violations("functions-v1-internal-ingress-only", FUNCTION_V1, props)
+    assert "ALLOW_INTERNAL_ONLY" in message
+
+
+# --- Buckets: uniform access, public access prevention -------------------------------------------
+
+
+def test_hardened_bucket_passes() -> None:
+    assert judge(BUCKET, good_bucket()) == {}
+
+
+@pytest.mark.parametrize("uniform", [False, None])
+def test_bucket_without_uniform_bucket_level_access_is_a_violation(uniform: bool | None) -> None:
+    props = good_bucket()
+    if uniform is None:
+        del props["uniformBucketLevelAccess"]
+    else:
+        props["uniformBucketLevelAccess"] = uniform
+    [message] = violations("buckets-uniform-access-and-public-access-prevention", BUCKET, props)
+    assert "uniformBucketLevelAccess" in message
+    assert "expected true" in message
+
+
+@pytest.mark.parametrize("prevention", ["inherited", None])
+def test_bucket_without_enforced_public_access_prevention_is_a_violation(
+    prevention: str | None,
+) -> None:
+    props = good_bucket()
+    if prevention is None:
+        del props["publicAccessPrevention"]
+    else:
+        props["publicAccessPrevention"] = prevention
+    [message] = violations("buckets-uniform-access-and-public-access-prevention", BUCKET, props)
+    assert "publicAccessPrevention" in message
+    assert "'enforced'" in message
+
+
+def test_bare_bucket_reports_both_missing_settings() -> None:
+    messages = violations("buckets-uniform-access-and-public-access-prevention", BUCKET, {})
+    assert len(messages) == 2, messages
+
+
+# --- IAM: no primitive roles ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource_type", IAM_MEMBER_TYPES)
+@pytest.mark.parametrize("role", sorted(rules.PRIMITIVE_ROLES))
+def test_iam_member_with_primitive_role_is_a_violation(resource_type: str, role: str) -> None:
+    [message] = violations(
+        "iam-no-primitive-roles", resource_type, {"role": role, "member": RUNTIME_SA}
+    )
+    assert role in message
+
+
+@pytest.mark.parametrize("resource_type", IAM_BINDING_TYPES)
+def test_iam_binding_with_primitive_role_is_a_violation(resource_type: str) -> None:
+    props = {"role": "roles/editor", "members": [RUNTIME_SA]}
+    assert judge(resource_type, props).keys() == {"iam-no-primitive-roles"}
+
+
+@pytest.mark.parametrize("resource_type", IAM_POLICY_TYPES)
+def test_iam_policy_data_with_primitive_role_is_a_violation(resource_type: str) -> None:
+    policy_data = {
+        "bindings": [
+            {"role": "roles/storage.objectViewer", "members": [RUNTIME_SA]},
+            {"role": "roles/owner", "members": ["user:admin@example.com"]},
+        ]
+    }
+    props = {"policyData": json.dumps(policy_data)}
+    [message] = violations("iam-no-primitive-roles", resource_type, props)
+    assert "roles/owner" in message
+
+
+@pytest.mark.parametrize("resource_type", IAM_MEMBER_TYPES + IAM_BINDING_TYPES)
+def test_iam_grant_of_a_predefined_role_passes(resource_type: str) -> None:
+    props = {"role": "roles/pubsub.publisher", "member": RUNTIME_SA, "members": [RUNTIME_SA]}
+    assert judge(resource_type, props) == {}
+
+
+def test_iam_policy_data_that_is_not_json_is_a_violation() -> None:
+    props = {"policyData": "{not json"}
+    assert violations("iam-no-primitive-roles", "gcp:projects/iAMPolicy:IAMPolicy", props)
+
+
+def test_primitive_role_rule_ignores_non_iam_resources() -> None:
+    custom_role = {"roleId": "labeler", "permissions": ["pubsub.topics.publish"]}
+    assert judge("gcp:projects/iAMCustomRole:IAMCustomRole", custom_role) == {}
+
+
+# --- IAM: no allUsers / allAuthenticatedUsers ----------------------------------------------------
+
+
+@pytest.mark.parametrize("member", ["allUsers", "allAuthenticatedUsers"])
+@pytest.mark.parametrize("resource_type", IAM_MEMBER_TYPES)
+def test_iam_member_granting_to_the_public_is_a_violation(member: str, resource_type: str) -> None:
+    props = {"role": "roles/run.invoker", "member": member}
+    [message] = violations("iam-no-public-members", resource_type, props)
+    assert member in message
+
+
+@pytest.mark.parametrize("resource_type", IAM_BINDING_TYPES)
+def test_iam_binding_with_a_public_member_is_a_violation(resource_type: str) -> None:
+    props = {"role": "roles/storage.objectViewer", "members": [RUNTIME_SA, "allAuthenticatedUsers"]}
+    assert judge(resource_type, props).keys() == {"iam-no-public-members"}
+
+
+@pytest.mark.parametrize("resource_type", IAM_POLICY_TYPES)
+def test_iam_policy_data_with_a_public_member_is_a_violation(resource_type: str) -> None:
+    policy_data = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}]}
+    [message] = violations(
+        "iam-no-public-members", resource_type, {"policyData": json.dumps(policy_data)}
+    )
+    assert "allUsers" in message
+
+
+def test_iam_policy_data_with_named_members_passes() -> None:
+    policy_data = {"bindings": [{"role": "roles/run.invoker", "members": [RUNTIME_SA]}]}
+    assert judge("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": json.dumps(policy_data)}) == {}
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        ("gcp:storage/bucketAccessControl:BucketAccessControl", {"entity": "allUsers"}),
+        (
+            "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+            {"entity": "allUsers"},
+        ),
+        ("gcp:storage/bucketACL:BucketACL", {"roleEntities": ["READER:allAuthenticatedUsers"]}),
+        ("gcp:storage/objectACL:ObjectACL", {"roleEntities": ["READER:allUsers"]}),
+    ],
+)
+def test_storage_acl_granting_to_the_public_is_a_violation(
+    resource_type: str, props: dict[str, Any]
+) -> None:
+    assert judge(resource_type, props).keys() == {"storage-acl-no-public-entities"}
+
+
+def test_storage_acl_for_a_named_entity_passes() -> None:
+    props = {"roleEntities": [f"READER:user-{INVOKER_EMAIL}"]}
+    assert judge("gcp:storage/bucketACL:BucketACL", props) == {}
+
+
+# --- No service-account keys ---------------------------------------------------------------------
+
+
+def test_service_account_key_is_a_violation() -> None:
+    props = {"serviceAccountId": f"projects/{PROJECT}/serviceAccounts/{INVOKER_EMAIL}"}
+    assert judge(SERVICE_ACCOUNT_KEY, props).keys() == {"no-service-account-keys"}
+
+
+def test_service_account_hmac_key_is_a_violation() -> None:
+    props = {"serviceAccountEmail": INVOKER_EMAIL}
+    assert judge("gcp:storage/hmacKey:HmacKey", props).keys() == {"no-service-account-hmac-keys"}
+
+
+def test_service_account_without_a_key_passes() -> None:
+    assert judge("gcp:serviceaccount/account:Account", {"accountId": "ai-service-sa"}) == {}
+
+
+# --- Push subscriptions: OIDC token and dead-letter topic ----------------------------------------
+
+
+def test_push_subscription_with_oidc_and_dead_letter_topic_passes() -> None:
+    assert judge(SUBSCRIPTION, good_push_subscription()) == {}
+
+
+def test_push_subscription_without_oidc_token_is_a_violation() -> None:
+    props = good_push_subscription()
+    del props["pushConfig"]["oidcToken"]
+    [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
+    assert "oidcToken" in message
+
+
+def test_push_subscription_oidc_token_without_service_account_is_a_violation() -> None:
+    props = good_push_subscription()
+    props["pushConfig"]["oidcToken"] = {"audience": "https://example.com"}
+    [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
+    assert "serviceAccountEmail" in message
+
+
+@pytest.mark.parametrize("dead_letter_policy", [None, {}, {"maxDeliveryAttempts": 5}])
+def test_push_subscription_without_dead_letter_topic_is_a_violation(
+    dead_letter_policy: dict[str, Any] | None,
+) -> None:
+    props = good_push_subscription()
+    if dead_letter_policy is None:
+        del props["deadLetterPolicy"]
+    else:
+        props["deadLetterPolicy"] = dead_letter_policy
+    [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
+    assert "deadLetterTopic" in message
+
+
+def test_push_subscription_without_either_reports_both() -> None:
+    props = {"topic": "t", "pushConfig": {"pushEndpoint": "https://example.run.app"}}
+    assert len(violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)) == 2
+
+
+def test_pull_subscription_needs_neither() -> None:
+    assert judge(SUBSCRIPTION, {"topic": "ai-service-image-labeled"}) == {}
+
+
+# --- Unknown values during preview ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        (FUNCTION_V2, {"serviceConfig": UNKNOWN_OBJECT_VALUE}),
+        (FUNCTION_V2, {"serviceConfig": {"ingressSettings": UNKNOWN_STRING_VALUE}}),
+        (FUNCTION_V1, {"ingressSettings": UNKNOWN_STRING_VALUE}),
+        (
+            BUCKET,
+            {"uniformBucketLevelAccess": True, "publicAccessPrevention": UNKNOWN_STRING_VALUE},
+        ),
+        (
+            "gcp:pubsub/topicIAMMember:TopicIAMMember",
+            {"role": "roles/x", "member": UNKNOWN_STRING_VALUE},
+        ),
+        (
+            "gcp:projects/iAMBinding:IAMBinding",
+            {"role": UNKNOWN_STRING_VALUE, "members": UNKNOWN_ARRAY_VALUE},
+        ),
+        (
+            "gcp:projects/iAMBinding:IAMBinding",
+            {"role": "roles/x", "members": [UNKNOWN_STRING_VALUE]},
+        ),
+        ("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": UNKNOWN_STRING_VALUE}),
+        (SUBSCRIPTION, {"pushConfig": UNKNOWN_OBJECT_VALUE}),
+        (
+            SUBSCRIPTION,
+            good_push_subscription()
+            | {
+                "pushConfig": {"oidcToken": {"serviceAccountEmail": UNKNOWN_STRING_VALUE}},
+                "deadLetterPolicy": {"deadLetterTopic": UNKNOWN_STRING_VALUE},
+            },
+        ),
+    ],
+)
+def test_values_unknown_during_preview_neither_crash_nor_count_as_violations(
+    resource_type: str, props: dict[str, Any]
+) -> None:
+    assert judge(resource_type, props) == {}
+
+
+def test_known_violations_are_still_reported_next_to_unknown_values() -> None:
+    props = {
+        "uniformBucketLevelAccess": UNKNOWN_STRING_VALUE,
+        "publicAccessPrevention": "inherited",
+    }
+    [message] = violations("buckets-uniform-access-and-public-access-prevention", BUCKET, props)
+    assert "publicAccessPrevention" in message
+
+
+def test_plain_properties_replaces_unknowns_and_unwraps_the_proxy() -> None:
+    proxied = unknown_checking_proxy(
+        {"a": {"b": [UNKNOWN_STRING_VALUE, "x"]}, "c": UNKNOWN_OBJECT_VALUE}
+    )
+    assert rules.plain_properties(proxied) == {"a": {"b": [rules.UNKNOWN, "x"]}, "c": rules.UNKNOWN}
+
+
+# --- Policies stay on their own resource types ---------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda policy: policy.name)
+def test_policies_ignore_unrelated_resource_types(policy: ResourceValidationPolicy) -> None:
+    bad_everything = {
+        "role": "roles/owner",
+        "member": "allUsers",
+        "ingressSettings": "ALLOW_ALL",
+        "pushConfig": {"pushEndpoint": "https://x"},
+    }
+    assert run_policy(policy, "gcp:pubsub/topic:Topic", bad_everything) == []
+
+
+def test_violation_messages_name_the_resource() -> None:
+    [message] = violations("no-service-account-keys", SERVICE_ACCOUNT_KEY, {})
+    assert SERVICE_ACCOUNT_KEY in message
+    assert "'subject'" in message
