@@ -1,0 +1,213 @@
+"""Parse a `messagePublished` CloudEvent into an `ImageRequest`, or say exactly what is wrong with it.
+
+Both delivery shapes reach this point as the same CloudEvent data, `{"message": {...}, ...}`: Eventarc's
+binary-mode events, and raw push bodies that functions-framework converts. The message data is UTF-8
+JSON `{"id": 1, "path": "image-01.jpg"}`; `path` is an object in our bucket, or a gs:// URI of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from labeling.errors import BadMessage, MessageId
+
+PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
+# https://cloud.google.com/storage/docs/objects#naming
+MAX_OBJECT_NAME_BYTES = 1024
+# The id is echoed as a Pub/Sub attribute, whose values are limited to 1,024 bytes.
+MAX_ID_BYTES = 1024
+# A bad message's path is echoed back only up to this size, so a failed result always fits a message.
+MAX_ECHOED_PATH_BYTES = 4096
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Explicit bidirectional formatting characters: they make a name display as something it is not.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """A valid request to label one object of our bucket."""
+
+    image_id: MessageId
+    path: str
+    object_name: str
+    uri: str
+    source_message_id: str | None
+
+
+def source_message_id(event_id: object, data: object) -> str | None:
+    """The Pub/Sub message id that caused this event (the CloudEvent id carries it too)."""
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, dict):
+        for key in ("messageId", "message_id"):
+            value = message.get(key)
+            if isinstance(value, str) and value:
+                return _bounded(value)
+    return _bounded(event_id) if isinstance(event_id, str) and event_id else None
+
+
+def parse_event(
+    event_type: object, data: object, bucket: str, message_id: str | None
+) -> ImageRequest:
+    """Validate the event and its message; raise BadMessage with a specific code otherwise."""
+    if event_type != PUBSUB_EVENT_TYPE:
+        raise BadMessage(
+            "UNSUPPORTED_EVENT_TYPE",
+            f"expected a {PUBSUB_EVENT_TYPE} event, got type {_describe(event_type)}",
+        )
+    payload = _decode_payload(data)
+    image_id = _image_id(payload)
+    raw_path = payload.get("path")
+    try:
+        object_name = _object_name(raw_path, bucket)
+    except BadMessage as error:
+        error.image_id = image_id
+        error.path = echoable_path(raw_path)
+        raise
+    assert isinstance(raw_path, str)  # _object_name accepted it
+    return ImageRequest(
+        image_id=image_id,
+        path=raw_path,
+        object_name=object_name,
+        uri=f"gs://{bucket}/{object_name}",
+        source_message_id=message_id,
+    )
+
+
+def echoable_path(raw_path: object) -> str | None:
+    """The received path, if it can be echoed back in a result as it is."""
+    if not isinstance(raw_path, str):
+        return None
+    try:
+        size = len(raw_path.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+    return raw_path if size <= MAX_ECHOED_PATH_BYTES else None
+
+
+def _decode_payload(data: object) -> dict[str, Any]:
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict):
+        raise BadMessage(
+            "MALFORMED_ENVELOPE", "event data has no Pub/Sub message object under 'message'"
+        )
+    encoded = message.get("data")
+    if encoded is None or encoded == "":
+        raise BadMessage("EMPTY_MESSAGE", "the Pub/Sub message has no data")
+    if not isinstance(encoded, str):
+        raise BadMessage("MALFORMED_ENVELOPE", "the Pub/Sub message data is not a base64 string")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadMessage("INVALID_BASE64", "the Pub/Sub message data is not valid base64") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadMessage(
+            "INVALID_ENCODING", f"message data is not UTF-8 (byte {error.start})"
+        ) from None
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        # ValueError covers JSON syntax and integers too long to convert; RecursionError deep nesting.
+        raise BadMessage("INVALID_JSON", f"message data is not JSON: {_short(error)}") from None
+    if not isinstance(payload, dict):
+        raise BadMessage(
+            "NOT_AN_OBJECT",
+            f'message data must be a JSON object like {{"id": 1, "path": "image.jpg"}}, '
+            f"got {_json_kind(payload)}",
+        )
+    return payload
+
+
+def _image_id(payload: dict[str, Any]) -> MessageId:
+    if "id" not in payload:
+        raise BadMessage("MISSING_ID", "message has no 'id'")
+    image_id = payload["id"]
+    if isinstance(image_id, int) and not isinstance(image_id, bool):
+        if INT64_MIN <= image_id <= INT64_MAX:
+            return image_id
+        raise BadMessage("INVALID_ID", "'id' is an integer outside the 64-bit range")
+    if isinstance(image_id, str):
+        try:
+            size = len(image_id.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise BadMessage("INVALID_ID", "'id' is not valid Unicode text") from None
+        if image_id.strip() and size <= MAX_ID_BYTES:
+            return image_id
+        raise BadMessage(
+            "INVALID_ID", f"'id' must be a non-empty string of at most {MAX_ID_BYTES} bytes"
+        )
+    raise BadMessage(
+        "INVALID_ID", f"'id' must be an integer or a non-empty string, got {_json_kind(image_id)}"
+    )
+
+
+def _object_name(raw_path: object, bucket: str) -> str:
+    if raw_path is None:
+        raise BadMessage("MISSING_PATH", "message has no 'path'")
+    if not isinstance(raw_path, str):
+        raise BadMessage("INVALID_PATH", f"'path' must be a string, got {_json_kind(raw_path)}")
+    object_name = raw_path
+    if raw_path[:5].lower() == "gs://":
+        path_bucket, _, object_name = raw_path[5:].partition("/")
+        if path_bucket != bucket:
+            raise BadMessage(
+                "FOREIGN_BUCKET",
+                f"'path' names an object outside the images bucket {bucket!r}; only objects of "
+                "that bucket are labeled",
+            )
+    _check_object_name(object_name)
+    return object_name
+
+
+def _check_object_name(name: str) -> None:
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadMessage("INVALID_PATH", "'path' is not valid Unicode text") from None
+    if not 1 <= size <= MAX_OBJECT_NAME_BYTES:
+        raise BadMessage(
+            "INVALID_PATH",
+            f"the object name must be 1 to {MAX_OBJECT_NAME_BYTES} bytes of UTF-8, got {size}",
+        )
+    for char in name:
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
+            raise BadMessage(
+                "INVALID_PATH",
+                f"the object name contains the control character U+{ord(char):04X}",
+            )
+    if any(segment in (".", "..") for segment in name.split("/")):
+        raise BadMessage("INVALID_PATH", "the object name contains a '.' or '..' segment")
+
+
+def _bounded(value: str) -> str | None:
+    try:
+        return value if len(value.encode("utf-8")) <= MAX_ID_BYTES else None
+    except UnicodeEncodeError:
+        return None
+
+
+def _describe(value: object) -> str:
+    return repr(value)[:100]
+
+
+def _json_kind(value: object) -> str:
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _short(error: Exception) -> str:
+    return str(error)[:200]

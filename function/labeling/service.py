@@ -1,0 +1,168 @@
+"""One event in, one outcome out: parse, label, decide, publish, log.
+
+Outcomes (the function's contract with Pub/Sub):
+- labeled: a `labeled` result is published, the event is acknowledged;
+- failed: the message or its image is at fault; a `failed` result is published and the event
+  acknowledged, never retried;
+- dropped: the message is bad and carries no usable id, so no result can be addressed; an ERROR
+  line is logged and the event acknowledged;
+- retry: not the message's fault (Vision or Pub/Sub trouble); nothing is published and
+  `TransientError` propagates, so Pub/Sub redelivers (and dead-letters after its attempts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from labeling import message as messages
+from labeling import result as results
+from labeling.config import Feature, Settings
+from labeling.errors import BadMessage, ImageFailed, MessageId, TransientError
+from labeling.logs import log_event
+from labeling.verdict import Match, decide, no_match
+from labeling.vision import Annotation
+
+Annotate = Callable[[str], Annotation]
+Publish = Callable[[bytes, dict[str, str]], str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "labeled", "failed" or "dropped"
+    image_id: MessageId | None
+    matched: bool
+    error_code: str | None = None
+    error_message: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class LabelingService:
+    def __init__(
+        self,
+        settings: Settings,
+        annotate: Annotate,
+        publish: Publish,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._settings = settings
+        self._annotate = annotate
+        self._publish = publish
+        self._clock = clock
+        self._safe_search = Feature.SAFE_SEARCH_DETECTION in settings.features
+
+    def handle(self, event_type: object, event_id: object, data: object) -> Outcome:
+        """Process one event; returns to acknowledge it, raises TransientError to have it retried."""
+        started = self._clock()
+        source_message_id = messages.source_message_id(event_id, data)
+        try:
+            outcome = self._process(event_type, data, source_message_id)
+        except TransientError as error:
+            log_event(
+                "ERROR",
+                f"transient failure, the message will be redelivered: {error}",
+                status="retry",
+                source_message_id=source_message_id,
+                latency_ms=self._elapsed_ms(started),
+            )
+            raise
+        log_event(
+            _SEVERITY[outcome.status],
+            _summary(outcome),
+            id=outcome.image_id,
+            status=outcome.status,
+            matched=outcome.matched,
+            error_code=outcome.error_code,
+            path=outcome.result["path"] if outcome.result else None,
+            source_message_id=source_message_id,
+            latency_ms=self._elapsed_ms(started),
+        )
+        return outcome
+
+    def _process(self, event_type: object, data: object, source_message_id: str | None) -> Outcome:
+        try:
+            request = messages.parse_event(
+                event_type, data, self._settings.bucket_name, source_message_id
+            )
+        except BadMessage as error:
+            if error.image_id is None:
+                return Outcome("dropped", None, False, error.code, error.message)
+            return self._fail(
+                image_id=error.image_id,
+                path=error.path,
+                uri=None,
+                code=error.code,
+                message=error.message,
+                source_message_id=source_message_id,
+            )
+        try:
+            annotation = self._annotate(request.uri)
+        except ImageFailed as error:
+            return self._fail(
+                image_id=request.image_id,
+                path=request.path,
+                uri=request.uri,
+                code=error.code,
+                message=error.message,
+                source_message_id=source_message_id,
+            )
+        match = decide(
+            annotation, self._settings.target_labels, self._settings.min_score, self._safe_search
+        )
+        result = results.labeled_result(
+            image_id=request.image_id,
+            path=request.path,
+            uri=request.uri,
+            annotation=annotation,
+            match=match,
+            source_message_id=source_message_id,
+            processed_at=results.now_rfc3339(),
+        )
+        self._send(result)
+        return Outcome(results.LABELED, request.image_id, match.matched, result=result)
+
+    def _fail(
+        self,
+        *,
+        image_id: MessageId,
+        path: str | None,
+        uri: str | None,
+        code: str,
+        message: str,
+        source_message_id: str | None,
+    ) -> Outcome:
+        result = results.failed_result(
+            image_id=image_id,
+            path=path,
+            uri=uri,
+            code=code,
+            message=message,
+            match=self._no_match(),
+            source_message_id=source_message_id,
+            processed_at=results.now_rfc3339(),
+        )
+        self._send(result)
+        return Outcome(results.FAILED, image_id, False, code, message, result)
+
+    def _no_match(self) -> Match:
+        return no_match(self._settings.target_labels, self._settings.min_score)
+
+    def _send(self, result: dict[str, Any]) -> None:
+        data, attributes = results.encode(result)
+        self._publish(data, attributes)
+
+    def _elapsed_ms(self, started: float) -> float:
+        return round((self._clock() - started) * 1000, 1)
+
+
+_SEVERITY = {"labeled": "INFO", "failed": "WARNING", "dropped": "ERROR"}
+
+
+def _summary(outcome: Outcome) -> str:
+    if outcome.status == "labeled":
+        return "image labeled: " + ("match" if outcome.matched else "no match")
+    if outcome.status == "failed":
+        return f"image failed: {outcome.error_code}: {outcome.error_message}"
+    return f"message dropped, no usable id to answer: {outcome.error_code}: {outcome.error_message}"

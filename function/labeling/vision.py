@@ -1,0 +1,170 @@
+"""Ask Cloud Vision about one `gs://` object and turn its answer into plain, typed values.
+
+Vision reports a problem with the image inside a successful response (`AnnotateImageResponse.error`), not
+as an exception: codes 3, 5 and 7 mean the image is at fault and become `ImageFailed`; any other code, and
+any exception from the call, is not the message's fault and becomes `TransientError` so the message is
+redelivered. https://cloud.google.com/vision/docs/reference/rpc/google.cloud.vision.v1#annotateimageresponse
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.api_core import exceptions as api_exceptions
+from google.api_core import retry as api_retry
+from google.cloud import vision_v1
+
+from labeling.config import Feature, Settings
+from labeling.errors import ImageFailed, TransientError
+
+# Per-image codes (google.rpc.Code) that mean the image itself cannot be labeled.
+IMAGE_FAILURES = {
+    3: "NOT_AN_IMAGE",  # INVALID_ARGUMENT: "Bad image data"
+    5: "IMAGE_NOT_FOUND",  # NOT_FOUND
+    7: "IMAGE_UNREADABLE",  # PERMISSION_DENIED: missing object or no read access, "Error opening file"
+}
+# Safe Search likelihoods at or above this make an image unsafe.
+UNSAFE_LIKELIHOOD = vision_v1.Likelihood.LIKELY
+UNSAFE_CATEGORIES = ("adult", "violence", "racy")
+SAFE_SEARCH_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
+SCORE_DIGITS = 6  # Vision scores are float32: six decimals keep every significant digit, no noise
+
+_FEATURE_TYPES = {
+    Feature.LABEL_DETECTION: vision_v1.Feature.Type.LABEL_DETECTION,
+    Feature.OBJECT_LOCALIZATION: vision_v1.Feature.Type.OBJECT_LOCALIZATION,
+    Feature.SAFE_SEARCH_DETECTION: vision_v1.Feature.Type.SAFE_SEARCH_DETECTION,
+}
+
+RETRYABLE = (
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.DeadlineExceeded,
+    api_exceptions.TooManyRequests,  # RESOURCE_EXHAUSTED maps to 429
+    api_exceptions.InternalServerError,
+)
+
+
+@dataclass(frozen=True)
+class Label:
+    description: str
+    score: float
+    mid: str
+    topicality: float
+
+
+@dataclass(frozen=True)
+class DetectedObject:
+    name: str
+    score: float
+    mid: str
+
+
+@dataclass(frozen=True)
+class SafeSearch:
+    likelihoods: dict[str, str]
+    unsafe: bool
+
+
+@dataclass(frozen=True)
+class Annotation:
+    labels: tuple[Label, ...]
+    objects: tuple[DetectedObject, ...] = ()
+    safe_search: SafeSearch | None = None
+
+
+def vision_retry(budget_seconds: float) -> api_retry.Retry:
+    """Retry transient call errors with backoff, all attempts together within the budget."""
+    return api_retry.Retry(
+        predicate=api_retry.if_exception_type(*RETRYABLE),
+        initial=0.1,
+        maximum=2.0,
+        multiplier=2.0,
+        timeout=budget_seconds,
+    )
+
+
+def build_request(uri: str, settings: Settings) -> vision_v1.AnnotateImageRequest:
+    return vision_v1.AnnotateImageRequest(
+        image=vision_v1.Image(source=vision_v1.ImageSource(gcs_image_uri=uri)),
+        features=[
+            vision_v1.Feature(
+                type_=_FEATURE_TYPES[feature],
+                max_results=(
+                    0 if feature is Feature.SAFE_SEARCH_DETECTION else settings.max_labels
+                ),
+            )
+            for feature in settings.features
+        ],
+    )
+
+
+class VisionLabeler:
+    """Labels one image per call with a shared, thread-safe ImageAnnotatorClient."""
+
+    def __init__(self, client: vision_v1.ImageAnnotatorClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self._retry = vision_retry(settings.vision_timeout_seconds)
+
+    def annotate(self, uri: str) -> Annotation:
+        request = build_request(uri, self._settings)
+        try:
+            # A float timeout becomes a deadline across attempts (api_core TimeToDeadlineTimeout),
+            # so the whole call, retries included, stays within VISION_TIMEOUT_SECONDS.
+            batch = self._client.batch_annotate_images(
+                requests=[request],
+                retry=self._retry,
+                timeout=self._settings.vision_timeout_seconds,
+            )
+        except (api_exceptions.GoogleAPIError, TimeoutError) as error:
+            raise TransientError(f"Vision call failed: {type(error).__name__}: {error}") from error
+        if len(batch.responses) != 1:
+            raise TransientError(f"Vision answered {len(batch.responses)} responses for 1 image")
+        return read_response(batch.responses[0], self._settings.max_labels)
+
+
+def read_response(response: vision_v1.AnnotateImageResponse, max_labels: int) -> Annotation:
+    """Turn one AnnotateImageResponse into an Annotation, or raise for its per-image error."""
+    code = response.error.code
+    if code:
+        message = response.error.message or f"Vision error code {code}"
+        if code in IMAGE_FAILURES:
+            raise ImageFailed(IMAGE_FAILURES[code], message, code)
+        raise TransientError(f"Vision per-image error code {code}: {message}")
+    labels = sorted(
+        (
+            Label(
+                description=item.description,
+                score=round(item.score, SCORE_DIGITS),
+                mid=item.mid,
+                topicality=round(item.topicality, SCORE_DIGITS),
+            )
+            for item in response.label_annotations
+        ),
+        key=lambda item: item.score,
+        reverse=True,
+    )
+    objects = sorted(
+        (
+            DetectedObject(name=item.name, score=round(item.score, SCORE_DIGITS), mid=item.mid)
+            for item in response.localized_object_annotations
+        ),
+        key=lambda item: item.score,
+        reverse=True,
+    )
+    return Annotation(
+        labels=tuple(labels[:max_labels]),
+        objects=tuple(objects[:max_labels]),
+        safe_search=_safe_search(response) if "safe_search_annotation" in response else None,
+    )
+
+
+def _safe_search(response: vision_v1.AnnotateImageResponse) -> SafeSearch:
+    annotation = response.safe_search_annotation
+    likelihoods = {
+        category: vision_v1.Likelihood(getattr(annotation, category))
+        for category in SAFE_SEARCH_CATEGORIES
+    }
+    return SafeSearch(
+        likelihoods={category: value.name for category, value in likelihoods.items()},
+        unsafe=any(likelihoods[category] >= UNSAFE_LIKELIHOOD for category in UNSAFE_CATEGORIES),
+    )

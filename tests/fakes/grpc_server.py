@@ -1,0 +1,129 @@
+"""An in-process gRPC server on loopback that serves real Google message types.
+
+The fakes register plain Python callables per method; this module wires them into `grpc` with the
+types' own `serialize`/`deserialize`, so the real client libraries talk to it exactly as to Google.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+Handler = Callable[[Any, grpc.ServicerContext], Any]
+
+TRANSIENT_CODES: tuple[grpc.StatusCode, ...] = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One unary RPC: its name, the callable that serves it, and its message types."""
+
+    name: str
+    handler: Handler
+    request_type: Any
+    response_type: Any
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often, before an RPC is served.
+
+    `script` is consumed first, one entry per call: a status code fails that call, a float delays it
+    by that many seconds, None serves it normally. Then `failure_rate` picks a code from `codes`, and
+    `slow_rate` delays a call by `slow_seconds`. A seeded RNG keeps runs repeatable.
+    """
+
+    failure_rate: float = 0.0
+    codes: tuple[grpc.StatusCode, ...] = TRANSIENT_CODES
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.0
+    latency_seconds: float = 0.0
+    seed: int = 0
+    script: deque[grpc.StatusCode | float | None] = field(default_factory=deque)
+    injected: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def fail_next(self, *codes: grpc.StatusCode) -> None:
+        """Fail the next len(codes) calls with these codes, in order."""
+        with self._lock:
+            self.script.extend(codes)
+
+    def decide(self) -> tuple[grpc.StatusCode | None, float]:
+        """The fault for one call: (status code to fail with or None, seconds to wait first)."""
+        with self._lock:
+            delay = self.latency_seconds
+            if self.script:
+                step = self.script.popleft()
+                if isinstance(step, grpc.StatusCode):
+                    self.injected += 1
+                    return step, delay
+                return None, delay + (step or 0.0)
+            if self.failure_rate and self._rng.random() < self.failure_rate:
+                self.injected += 1
+                return self._rng.choice(self.codes), delay
+            if self.slow_rate and self._rng.random() < self.slow_rate:
+                self.injected += 1
+                delay += self.slow_seconds
+            return None, delay
+
+
+def apply_faults(faults: Faults, context: grpc.ServicerContext, rpc: str) -> None:
+    """Sleep and/or abort the call as `faults` decides; returns normally when the call should run."""
+    code, delay = faults.decide()
+    if delay:
+        time.sleep(delay)
+    if code is not None:
+        context.abort(code, f"injected {code.name} on {rpc}")
+
+
+class GrpcFakeServer:
+    """A started gRPC server on 127.0.0.1 with an ephemeral port; use as a context manager."""
+
+    def __init__(self, services: dict[str, Iterable[Method]], max_workers: int = 128) -> None:
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-fake"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        for service_name, methods in services.items():
+            handlers = {
+                method.name: grpc.unary_unary_rpc_method_handler(
+                    method.handler,
+                    request_deserializer=method.request_type.deserialize,
+                    response_serializer=method.response_type.serialize,
+                )
+                for method in methods
+            }
+            self._server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(service_name, handlers),)
+            )
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.host = f"127.0.0.1:{self.port}"
+
+    def start(self) -> GrpcFakeServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop(grace=None).wait(5)
+
+    def __enter__(self) -> GrpcFakeServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

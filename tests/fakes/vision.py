@@ -1,0 +1,128 @@
+"""A Cloud Vision `ImageAnnotator.BatchAnnotateImages` fake serving the real vision_v1 message types.
+
+Images are registered by `gs://` URI. An unknown URI answers like Vision does for a missing object or
+one it may not read: a per-image error with code 7 inside a successful response.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from google.cloud import vision_v1
+from google.rpc import status_pb2
+
+from tests.fakes.grpc_server import Faults, GrpcFakeServer, Method, apply_faults
+
+SERVICE = "google.cloud.vision.v1.ImageAnnotator"
+
+BICYCLE_LABELS: tuple[tuple[str, float], ...] = (
+    ("Bicycle", 0.97),
+    ("Wheel", 0.95),
+    ("Bicycle wheel", 0.93),
+    ("Tire", 0.91),
+    ("Bicycle frame", 0.88),
+)
+CAT_LABELS: tuple[tuple[str, float], ...] = (("Cat", 0.98), ("Whiskers", 0.9), ("Felidae", 0.87))
+
+
+def label(description: str, score: float, index: int = 0) -> vision_v1.EntityAnnotation:
+    return vision_v1.EntityAnnotation(
+        mid=f"/m/fake{index:03d}",
+        description=description,
+        score=score,
+        topicality=score,
+    )
+
+
+@dataclass
+class FakeImage:
+    """What Vision answers for one image."""
+
+    labels: Sequence[tuple[str, float]] = BICYCLE_LABELS
+    objects: Sequence[tuple[str, float]] = ()
+    safe_search: dict[str, vision_v1.Likelihood] | None = None
+    error_code: int = 0
+    error_message: str = ""
+
+    def response(self, features: Sequence[vision_v1.Feature]) -> vision_v1.AnnotateImageResponse:
+        if self.error_code:
+            return vision_v1.AnnotateImageResponse(
+                error=status_pb2.Status(code=self.error_code, message=self.error_message)
+            )
+        response = vision_v1.AnnotateImageResponse()
+        wanted: dict[int, vision_v1.Feature] = {feature.type_: feature for feature in features}
+        label_feature = wanted.get(vision_v1.Feature.Type.LABEL_DETECTION)
+        if label_feature is not None:
+            limit = label_feature.max_results or len(self.labels)
+            response.label_annotations = [
+                label(name, score, index) for index, (name, score) in enumerate(self.labels[:limit])
+            ]
+        object_feature = wanted.get(vision_v1.Feature.Type.OBJECT_LOCALIZATION)
+        if object_feature is not None:
+            limit = object_feature.max_results or len(self.objects)
+            response.localized_object_annotations = [
+                vision_v1.LocalizedObjectAnnotation(
+                    mid=f"/m/obj{index:03d}", name=name, score=score
+                )
+                for index, (name, score) in enumerate(self.objects[:limit])
+            ]
+        if vision_v1.Feature.Type.SAFE_SEARCH_DETECTION in wanted:
+            likelihoods = self.safe_search or {}
+            response.safe_search_annotation = vision_v1.SafeSearchAnnotation(
+                **{
+                    category: likelihoods.get(category, vision_v1.Likelihood.VERY_UNLIKELY)
+                    for category in ("adult", "spoof", "medical", "violence", "racy")
+                }
+            )
+        return response
+
+
+@dataclass
+class FakeVision:
+    """Serves BatchAnnotateImages; records every request it answered or refused."""
+
+    images: dict[str, FakeImage] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    requests: list[vision_v1.BatchAnnotateImagesRequest] = field(default_factory=list)
+    host: str = ""  # set once a server for this fake is started
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_image(self, uri: str, image: FakeImage | None = None) -> None:
+        self.images[uri] = image or FakeImage()
+
+    def requested_uris(self) -> list[str]:
+        with self._lock:
+            return [
+                image_request.image.source.gcs_image_uri or image_request.image.source.image_uri
+                for request in self.requests
+                for image_request in request.requests
+            ]
+
+    def batch_annotate_images(
+        self, request: vision_v1.BatchAnnotateImagesRequest, context: grpc.ServicerContext
+    ) -> vision_v1.BatchAnnotateImagesResponse:
+        with self._lock:
+            self.requests.append(request)
+        apply_faults(self.faults, context, "BatchAnnotateImages")
+        responses = []
+        for image_request in request.requests:
+            uri = image_request.image.source.gcs_image_uri
+            image = self.images.get(uri)
+            if image is None:
+                image = FakeImage(error_code=7, error_message=f"Error opening file: {uri}.")
+            responses.append(image.response(image_request.features))
+        return vision_v1.BatchAnnotateImagesResponse(responses=responses)
+
+    def server(self) -> GrpcFakeServer:
+        method = Method(
+            "BatchAnnotateImages",
+            self.batch_annotate_images,
+            vision_v1.BatchAnnotateImagesRequest,
+            vision_v1.BatchAnnotateImagesResponse,
+        )
+        server = GrpcFakeServer({SERVICE: [method]})
+        self.host = server.host
+        return server
