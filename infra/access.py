@@ -1,0 +1,122 @@
+"""IAM the function needs before it is built and run, each grant on the narrowest resource."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumiverse_time as time
+from identity import member
+
+
+@dataclass(frozen=True)
+class FunctionAccessArgs:
+    project: str
+    region: str
+    project_number: pulumi.Input[str]
+    runtime_account: gcp.serviceaccount.Account
+    build_account: gcp.serviceaccount.Account
+    labeled_topic: gcp.pubsub.Topic
+    images_bucket: gcp.storage.Bucket
+    source_bucket: gcp.storage.Bucket
+    repository: gcp.artifactregistry.Repository
+    propagation_seconds: int
+    depends_on: Sequence[pulumi.Resource]
+
+
+def gcf_sources_bucket(project_number: str, region: str) -> str:
+    """The Google-created bucket a gen2 build reads the source from (functions/docs/building)."""
+    return f"gcf-v2-sources-{project_number}-{region}"
+
+
+class FunctionAccess(pulumi.ComponentResource):
+    """Runtime and build grants, then a wait for IAM propagation before the function is built."""
+
+    grants: list[pulumi.CustomResource]
+    ready: time.Sleep
+
+    def __init__(
+        self, name: str, args: FunctionAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-service:infra:FunctionAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        runtime = member(args.runtime_account)
+        build = member(args.build_account)
+        self.grants = [
+            # Why: the function publishes its results to ai-service-image-labeled, nothing else.
+            gcp.pubsub.TopicIAMMember(
+                f"{name}-runtime-publishes-results",
+                project=args.project,
+                topic=args.labeled_topic.name,
+                role="roles/pubsub.publisher",
+                member=runtime,
+                opts=child,
+            ),
+            # Why: Vision reads gs:// images with the caller's identity; without this every
+            # image fails with per-image code 7 "Error opening file".
+            gcp.storage.BucketIAMMember(
+                f"{name}-runtime-reads-images",
+                bucket=args.images_bucket.name,
+                role="roles/storage.objectViewer",
+                member=runtime,
+                opts=child,
+            ),
+            # Why: the build pushes the function image (and its cache) to our repository only.
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-build-writes-images",
+                project=args.project,
+                location=args.region,
+                repository=args.repository.name,
+                role="roles/artifactregistry.writer",
+                member=build,
+                opts=child,
+            ),
+            # Why: the build reads the uploaded source archive from our source bucket.
+            gcp.storage.BucketIAMMember(
+                f"{name}-build-reads-source",
+                bucket=args.source_bucket.name,
+                role="roles/storage.objectViewer",
+                member=build,
+                opts=child,
+            ),
+            # Why: Cloud Build reads the source from the Google-created gcf-v2-sources bucket,
+            # which does not exist before the first deploy, so no bucket-level grant is
+            # possible; a project binding with an IAM condition limits it to that bucket.
+            gcp.projects.IAMMember(
+                f"{name}-build-reads-gcf-sources",
+                project=args.project,
+                role="roles/storage.objectViewer",
+                member=build,
+                condition=gcp.projects.IAMMemberConditionArgs(
+                    title="gcf-v2-sources-only",
+                    description="Only the bucket Cloud Functions copies function source into.",
+                    expression=pulumi.Output.from_input(args.project_number).apply(
+                        lambda number: (
+                            'resource.name.startsWith("projects/_/buckets/'
+                            f'{gcf_sources_bucket(number, args.region)}")'
+                        )
+                    ),
+                ),
+                opts=child,
+            ),
+            # Why: build logs go to Cloud Logging; logging.logEntries.create can only be granted
+            # on a project (or folder/organization), there is no narrower resource.
+            gcp.projects.IAMMember(
+                f"{name}-build-writes-logs",
+                project=args.project,
+                role="roles/logging.logWriter",
+                member=build,
+                opts=child,
+            ),
+        ]
+        # Why: IAM changes take up to minutes to propagate (TPG #8214); a build started right
+        # after the grants fails on "permission denied" for the source or the repository.
+        # pulumi-gcp's cloudfunctionsv2 example waits with time.Sleep the same way.
+        self.ready = time.Sleep(
+            f"{name}-propagation",
+            create_duration=f"{args.propagation_seconds}s",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.grants)),
+        )
+        self.register_outputs({"grants": len(self.grants)})

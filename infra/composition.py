@@ -1,0 +1,151 @@
+"""Composes the AI-Service stack from its parts; returns the stack outputs."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+from access import FunctionAccess, FunctionAccessArgs
+from apis import ProjectApis, ProjectApisArgs
+from delivery import Delivery, DeliveryArgs
+from identity import ServiceIdentities, ServiceIdentitiesArgs
+from messaging import Messaging, MessagingArgs
+from registry import FunctionRegistry, FunctionRegistryArgs
+from serverless import LabelingFunction, LabelingFunctionArgs
+from settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settings
+from source_archive import build_archive
+from storage import Storage, StorageArgs
+
+
+def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
+    """Declares every resource; the returned mapping is what __main__ exports."""
+    archive = build_archive(settings.function_source, settings.archive_directory)
+    labels = dict(settings.labels)
+
+    apis = ProjectApis(
+        "apis",
+        ProjectApisArgs(
+            project=settings.project, propagation_seconds=settings.api_propagation_seconds
+        ),
+    )
+    # The project number names the Pub/Sub service agent and the gcf-v2-sources bucket; the
+    # lookup goes through Cloud Resource Manager, so it waits for that API too.
+    project_number = gcp.organizations.get_project_output(
+        project_id=settings.project,
+        opts=pulumi.InvokeOutputOptions(
+            depends_on=list(apis.needed_by("cloudresourcemanager.googleapis.com"))
+        ),
+    ).number
+
+    identities = ServiceIdentities(
+        "identity",
+        ServiceIdentitiesArgs(
+            project=settings.project, depends_on=apis.needed_by("iam.googleapis.com")
+        ),
+    )
+    messaging = Messaging(
+        "messaging",
+        MessagingArgs(
+            project=settings.project,
+            labels=labels,
+            depends_on=apis.needed_by("pubsub.googleapis.com"),
+        ),
+    )
+    storage = Storage(
+        "storage",
+        StorageArgs(
+            project=settings.project,
+            region=settings.region,
+            images_bucket_name=settings.images_bucket_name,
+            source_bucket_name=settings.source_bucket_name,
+            force_destroy=settings.force_destroy,
+            archive=archive,
+            labels=labels,
+            depends_on=apis.needed_by("storage.googleapis.com"),
+        ),
+    )
+    registry = FunctionRegistry(
+        "registry",
+        FunctionRegistryArgs(
+            project=settings.project,
+            region=settings.region,
+            labels=labels,
+            depends_on=apis.needed_by("artifactregistry.googleapis.com"),
+        ),
+    )
+    access = FunctionAccess(
+        "access",
+        FunctionAccessArgs(
+            project=settings.project,
+            region=settings.region,
+            project_number=project_number,
+            runtime_account=identities.runtime,
+            build_account=identities.build,
+            labeled_topic=messaging.labeled_topic,
+            images_bucket=storage.images_bucket,
+            source_bucket=storage.source_bucket,
+            repository=registry.repository,
+            propagation_seconds=settings.iam_propagation_seconds,
+            depends_on=apis.needed_by(
+                "cloudresourcemanager.googleapis.com",
+                "pubsub.googleapis.com",
+                "storage.googleapis.com",
+                "artifactregistry.googleapis.com",
+            ),
+        ),
+    )
+    labeling = LabelingFunction(
+        "labeling",
+        LabelingFunctionArgs(
+            settings=settings,
+            source_bucket=storage.source_bucket,
+            source_object=storage.source_object,
+            repository=registry.repository,
+            runtime_account=identities.runtime,
+            build_account=identities.build,
+            labels=labels,
+            depends_on=[
+                *apis.needed_by(
+                    "cloudfunctions.googleapis.com",
+                    "run.googleapis.com",
+                    "cloudbuild.googleapis.com",
+                    "artifactregistry.googleapis.com",
+                    "storage.googleapis.com",
+                    "logging.googleapis.com",
+                    "vision.googleapis.com",
+                ),
+                access.ready,
+            ],
+        ),
+    )
+    delivery = Delivery(
+        "delivery",
+        DeliveryArgs(
+            settings=settings,
+            project_number=project_number,
+            new_image_topic=messaging.new_image_topic,
+            dead_letter_topic=messaging.dead_letter_topic,
+            invoker_account=identities.invoker,
+            function_uri=labeling.uri,
+            function_service=labeling.service,
+            labels=labels,
+            depends_on=apis.needed_by(
+                "run.googleapis.com", "pubsub.googleapis.com", "iam.googleapis.com"
+            ),
+        ),
+    )
+
+    return {
+        "project": settings.project,
+        "region": settings.region,
+        "imagesBucket": storage.images_bucket.name,
+        "newImageTopic": NEW_IMAGE_TOPIC,
+        "labeledTopic": LABELED_TOPIC,
+        "resultsSubscription": messaging.results_subscription.name,
+        "deadLetterTopic": messaging.dead_letter_topic.name,
+        "deadLetterSubscription": messaging.dead_letter_subscription.name,
+        "pushSubscription": delivery.push_subscription.name,
+        "functionName": FUNCTION_NAME,
+        "functionUri": labeling.uri,
+        "runtimeServiceAccount": identities.runtime.email,
+        "sourceObject": storage.source_object.name,
+    }

@@ -1,0 +1,127 @@
+"""Delivery: the push subscription we own, with retry, dead-lettering and the IAM it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+from identity import member
+from messaging import NEVER_EXPIRE, SEVEN_DAYS
+from settings import PUSH_SUBSCRIPTION, Settings
+
+
+@dataclass(frozen=True)
+class DeliveryArgs:
+    settings: Settings
+    project_number: pulumi.Input[str]
+    new_image_topic: gcp.pubsub.Topic
+    dead_letter_topic: gcp.pubsub.Topic
+    invoker_account: gcp.serviceaccount.Account
+    function_uri: pulumi.Input[str]
+    function_service: pulumi.Input[str]
+    labels: Mapping[str, str]
+    depends_on: Sequence[pulumi.Resource]
+
+
+def pubsub_service_agent(project_number: str) -> str:
+    """The Pub/Sub service agent: mints push OIDC tokens and forwards dead letters."""
+    return f"serviceAccount:service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+
+class Delivery(pulumi.ComponentResource):
+    """user-service-new-image -> push (OIDC) -> function; dead-letter after N attempts."""
+
+    invoker_grant: gcp.cloudrunv2.ServiceIamMember
+    token_creator_grant: gcp.serviceaccount.IAMMember
+    dead_letter_publisher_grant: gcp.pubsub.TopicIAMMember
+    push_subscription: gcp.pubsub.Subscription
+    dead_letter_subscriber_grant: gcp.pubsub.SubscriptionIAMMember
+
+    def __init__(
+        self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-service:infra:Delivery", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        agent = pulumi.Output.from_input(args.project_number).apply(pubsub_service_agent)
+        # Why: the push identity may invoke this one Cloud Run service and nothing else.
+        # cloudfunctionsv2.FunctionIamMember rejects run.invoker (TPG #21674), so the grant
+        # goes on the function's underlying Cloud Run service.
+        self.invoker_grant = gcp.cloudrunv2.ServiceIamMember(
+            f"{name}-invoker-runs-function",
+            project=settings.project,
+            location=settings.region,
+            name=args.function_service,
+            role="roles/run.invoker",
+            member=member(args.invoker_account),
+            opts=child,
+        )
+        # Why: Pub/Sub's service agent mints the push OIDC tokens for the invoker account;
+        # only projects whose agent predates 2021-04-08 get this automatically.
+        self.token_creator_grant = gcp.serviceaccount.IAMMember(
+            f"{name}-pubsub-agent-signs-as-invoker",
+            service_account_id=args.invoker_account.name,
+            role="roles/iam.serviceAccountTokenCreator",
+            member=agent,
+            opts=child,
+        )
+        # Why: dead-lettering is done by the Pub/Sub service agent, which must publish there.
+        self.dead_letter_publisher_grant = gcp.pubsub.TopicIAMMember(
+            f"{name}-pubsub-agent-publishes-dead-letters",
+            project=settings.project,
+            topic=args.dead_letter_topic.name,
+            role="roles/pubsub.publisher",
+            member=agent,
+            opts=child,
+        )
+        # Why: how every new image reaches the function. Owned here (not by Eventarc) so it has
+        # a dead-letter policy; it pushes to the run.app URL, which internal-only ingress
+        # accepts from Pub/Sub in this project. The grants above exist before the first push.
+        self.push_subscription = gcp.pubsub.Subscription(
+            f"{name}-push",
+            project=settings.project,
+            name=PUSH_SUBSCRIPTION,
+            topic=args.new_image_topic.id,
+            # At least the function timeout, so a slow success is not redelivered meanwhile.
+            ack_deadline_seconds=settings.ack_deadline_seconds,
+            message_retention_duration=SEVEN_DAYS,
+            expiration_policy=NEVER_EXPIRE,
+            push_config=gcp.pubsub.SubscriptionPushConfigArgs(
+                push_endpoint=args.function_uri,
+                oidc_token=gcp.pubsub.SubscriptionPushConfigOidcTokenArgs(
+                    service_account_email=args.invoker_account.email,
+                    audience=args.function_uri,
+                ),
+            ),
+            retry_policy=gcp.pubsub.SubscriptionRetryPolicyArgs(
+                minimum_backoff=f"{settings.minimum_backoff_seconds}s",
+                maximum_backoff=f"{settings.maximum_backoff_seconds}s",
+            ),
+            dead_letter_policy=gcp.pubsub.SubscriptionDeadLetterPolicyArgs(
+                dead_letter_topic=args.dead_letter_topic.id,
+                max_delivery_attempts=settings.max_delivery_attempts,
+            ),
+            labels={**args.labels, "component": "delivery"},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[
+                    *args.depends_on,
+                    self.invoker_grant,
+                    self.token_creator_grant,
+                    self.dead_letter_publisher_grant,
+                ],
+            ),
+        )
+        # Why: to forward a message to the dead-letter topic the service agent must be able to
+        # acknowledge it on the source subscription.
+        self.dead_letter_subscriber_grant = gcp.pubsub.SubscriptionIAMMember(
+            f"{name}-pubsub-agent-acks-dead-letters",
+            project=settings.project,
+            subscription=self.push_subscription.name,
+            role="roles/pubsub.subscriber",
+            member=agent,
+            opts=child,
+        )
+        self.register_outputs({"push_subscription": self.push_subscription.name})

@@ -1,0 +1,88 @@
+"""The gen2 Cloud Function that labels images."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+from settings import ENTRY_POINT, FUNCTION_NAME, FUNCTION_RUNTIME, Settings
+
+functions = gcp.cloudfunctionsv2
+
+
+@dataclass(frozen=True)
+class LabelingFunctionArgs:
+    settings: Settings
+    source_bucket: gcp.storage.Bucket
+    source_object: gcp.storage.BucketObject
+    repository: gcp.artifactregistry.Repository
+    runtime_account: gcp.serviceaccount.Account
+    build_account: gcp.serviceaccount.Account
+    labels: Mapping[str, str]
+    depends_on: Sequence[pulumi.Resource]
+
+
+class LabelingFunction(pulumi.ComponentResource):
+    """ai-service-image-labeling: internal-only, runs as ai-service-sa, built by the build SA."""
+
+    function: functions.Function
+    uri: pulumi.Output[str]
+    service: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: LabelingFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-service:infra:LabelingFunction", name, None, opts)
+        settings = args.settings
+        # Why: the AI-Service itself. No event_trigger: Eventarc's own subscription cannot be
+        # dead-lettered from code (TPG #17697), so delivery.py owns a push subscription instead.
+        self.function = functions.Function(
+            f"{name}-function",
+            project=settings.project,
+            location=settings.region,
+            name=FUNCTION_NAME,
+            description="Labels uploaded images with Cloud Vision and publishes the verdict.",
+            build_config=functions.FunctionBuildConfigArgs(
+                runtime=FUNCTION_RUNTIME,
+                entry_point=ENTRY_POINT,
+                source=functions.FunctionBuildConfigSourceArgs(
+                    storage_source=functions.FunctionBuildConfigSourceStorageSourceArgs(
+                        bucket=args.source_bucket.name,
+                        object=args.source_object.name,
+                    )
+                ),
+                # The API wants the account's resource name (projects/-/serviceAccounts/...),
+                # which is the Account's id, not its email.
+                service_account=args.build_account.id,
+                docker_repository=args.repository.id,
+            ),
+            service_config=functions.FunctionServiceConfigArgs(
+                service_account_email=args.runtime_account.email,
+                # Pub/Sub push to the run.app URL from this project still counts as internal.
+                ingress_settings="ALLOW_INTERNAL_ONLY",
+                all_traffic_on_latest_revision=True,
+                available_cpu=settings.function_cpu,
+                available_memory=settings.function_memory,
+                timeout_seconds=settings.function_timeout_seconds,
+                max_instance_request_concurrency=settings.function_concurrency,
+                min_instance_count=settings.min_instances,
+                max_instance_count=settings.max_instances,
+                environment_variables=settings.function_environment(),
+            ),
+            labels={**args.labels, "component": "labeling"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.uri = self.function.service_config.apply(_uri)
+        self.service = self.function.service_config.apply(_service)
+        self.register_outputs({"name": self.function.name, "uri": self.uri})
+
+
+def _uri(config: functions.outputs.FunctionServiceConfig | None) -> str:
+    # Always set by the API once the function exists; empty only under incomplete test mocks.
+    return (config.uri if config else None) or ""
+
+
+def _service(config: functions.outputs.FunctionServiceConfig | None) -> str:
+    return (config.service if config else None) or ""

@@ -1,0 +1,116 @@
+"""The function's deployable archive: which files, their content hash, a reproducible zip."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from settings import FUNCTION_NAME
+
+# Directories never shipped: tests, virtualenvs, caches, build output.
+EXCLUDED_DIRECTORIES = frozenset(
+    {
+        "tests",
+        "test",
+        "__pycache__",
+        ".venv",
+        "venv",
+        "env",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "build",
+        "dist",
+        "node_modules",
+    }
+)
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".zip", ".egg-info")
+EXCLUDED_FILE_PREFIXES = ("test_",)
+EXCLUDED_FILE_NAMES = frozenset({"conftest.py"})
+# A fixed timestamp (the zip format's epoch) so the same files always give the same bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class SourceArchive:
+    """A built archive: the object name carries the content hash, so a code change redeploys."""
+
+    digest: str
+    object_name: str
+    path: Path
+    files: tuple[str, ...]
+
+
+def is_excluded(relative: Path) -> bool:
+    """Whether a path (relative to the function directory) stays out of the archive."""
+    for part in relative.parts[:-1]:
+        if part in EXCLUDED_DIRECTORIES or part.startswith(".") or part.endswith(".egg-info"):
+            return True
+    name = relative.name
+    return (
+        name.startswith(".")
+        or name in EXCLUDED_FILE_NAMES
+        or name.endswith(EXCLUDED_SUFFIXES)
+        or name.endswith("_test.py")
+        or (name.startswith(EXCLUDED_FILE_PREFIXES) and name.endswith(".py"))
+    )
+
+
+def source_files(source: Path) -> tuple[str, ...]:
+    """The archive's members: POSIX paths relative to `source`, sorted."""
+    if not (source / "main.py").is_file():
+        raise FileNotFoundError(f"function source {source} has no main.py")
+    found: list[str] = []
+    for directory, subdirectories, files in os.walk(source):
+        base = Path(directory).relative_to(source)
+        # Prune excluded directories so their (possibly huge) contents are never walked.
+        subdirectories[:] = sorted(
+            name for name in subdirectories if not is_excluded(base / name / "placeholder")
+        )
+        found.extend((base / name).as_posix() for name in files if not is_excluded(base / name))
+    return tuple(sorted(found))
+
+
+def source_digest(source: Path) -> str:
+    """SHA-256 over every member's path and content: changes iff the shipped code changes."""
+    digest = hashlib.sha256()
+    for name in source_files(source):
+        content = (source / name).read_bytes()
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(len(content).to_bytes(8, "big"))
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def archive_bytes(source: Path) -> bytes:
+    """A reproducible zip of the members: sorted, fixed timestamps and permissions."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in source_files(source):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, (source / name).read_bytes())
+    return buffer.getvalue()
+
+
+def object_name(digest: str) -> str:
+    return f"{FUNCTION_NAME}-{digest[:16]}.zip"
+
+
+def build_archive(source: Path, output_directory: Path) -> SourceArchive:
+    """Writes `<function>-<sha256[:16]>.zip` into `output_directory` (atomically) and describes it."""
+    digest = source_digest(source)
+    name = object_name(digest)
+    output_directory.mkdir(parents=True, exist_ok=True)
+    path = output_directory / name
+    if not path.exists():
+        temporary = output_directory / f".{name}.{os.getpid()}.tmp"
+        temporary.write_bytes(archive_bytes(source))
+        temporary.replace(path)
+    return SourceArchive(digest=digest, object_name=name, path=path, files=source_files(source))

@@ -1,0 +1,84 @@
+"""Cloud Storage: the images bucket the User-Service writes, and the function source bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+from source_archive import SourceArchive
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    project: str
+    region: str
+    images_bucket_name: str
+    source_bucket_name: str
+    force_destroy: bool
+    archive: SourceArchive
+    labels: Mapping[str, str]
+    depends_on: Sequence[pulumi.Resource]
+
+
+def hardened_bucket(
+    resource_name: str,
+    bucket_name: str,
+    args: StorageArgs,
+    component: str,
+    opts: pulumi.ResourceOptions,
+) -> gcp.storage.Bucket:
+    """A private, regional bucket: uniform access (no object ACLs), public access prevented."""
+    return gcp.storage.Bucket(
+        resource_name,
+        project=args.project,
+        name=bucket_name,
+        location=args.region,
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        force_destroy=args.force_destroy,
+        labels={**args.labels, "component": component},
+        opts=opts,
+    )
+
+
+class Storage(pulumi.ComponentResource):
+    """Both buckets, and the function's content-addressed source archive."""
+
+    images_bucket: gcp.storage.Bucket
+    source_bucket: gcp.storage.Bucket
+    source_object: gcp.storage.BucketObject
+
+    def __init__(
+        self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-service:infra:Storage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        # Why: the User-Service uploads images here; the function asks Vision to read gs:// URIs
+        # from it. Same region as the function, so Vision reads do not cross regions.
+        self.images_bucket = hardened_bucket(
+            f"{name}-images", args.images_bucket_name, args, "images", child
+        )
+        # Why: gen2 functions are built from a zip in Cloud Storage; keeping it in our own
+        # hardened bucket (not the gcf-uploads one) keeps its access under this stack's control.
+        self.source_bucket = hardened_bucket(
+            f"{name}-source", args.source_bucket_name, args, "function-source", child
+        )
+        # Why: the object name carries the content hash: a code change is a new object, which
+        # is what makes the function rebuild (TPG #1938: same name -> no redeploy).
+        self.source_object = gcp.storage.BucketObject(
+            f"{name}-function-source",
+            bucket=self.source_bucket.name,
+            name=args.archive.object_name,
+            source=pulumi.FileAsset(str(args.archive.path)),
+            content_type="application/zip",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.register_outputs(
+            {
+                "images_bucket": self.images_bucket.name,
+                "source_bucket": self.source_bucket.name,
+                "source_object": self.source_object.name,
+            }
+        )

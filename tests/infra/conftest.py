@@ -1,0 +1,50 @@
+"""Fixtures for the infra tests: a small function source tree and one shared default run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import settings as infra_settings
+from tests.infra.harness import ProgramRun, run_program
+
+FUNCTION_FILES = {
+    "main.py": "def label_image(event):\n    return None\n",
+    "requirements.txt": "functions-framework==3.10.2\n",
+    "labeling/__init__.py": "",
+    "labeling/core.py": "VALUE = 1\n",
+}
+
+
+def write_function_tree(root: Path) -> Path:
+    for name, content in FUNCTION_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+@pytest.fixture(scope="session")
+def function_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_function_tree(tmp_path_factory.mktemp("function"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_sources(
+    tmp_path_factory: pytest.TempPathFactory, function_tree: Path
+) -> Iterator[None]:
+    """The program zips a small fixed tree into a temporary directory, never into the repo."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(infra_settings, "DEFAULT_FUNCTION_SOURCE", function_tree)
+        patch.setattr(
+            infra_settings, "DEFAULT_ARCHIVE_DIRECTORY", tmp_path_factory.mktemp("archives")
+        )
+        yield
+
+
+@pytest.fixture(scope="session")
+def default_run(isolated_sources: None) -> ProgramRun:
+    """The program with every default (only gcp:project set), run once for the session."""
+    return run_program()
