@@ -45,3 +45,44 @@ policy-test: $(POLICY_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# ---- Deploy, preview, destroy (see README "Deploy") -------------------------------------------
+# State lives in a local file backend under the repo (gitignored) unless BACKEND says otherwise,
+# e.g. BACKEND=gs://my-state-bucket/ai-service. Secrets use the passphrase provider: export
+# PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE. No Pulumi Cloud account is needed.
+PULUMI ?= pulumi
+STATE_DIR := $(CURDIR)/.pulumi-state
+BACKEND ?= file://$(STATE_DIR)
+PROJECT ?=
+REGION ?=
+PULUMI_FLAGS ?=
+
+.PHONY: deploy preview destroy pulumi-stack pulumi-login
+
+pulumi-login:
+	@command -v $(PULUMI) >/dev/null || { echo "error: the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
+	@if [ -z "$${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then \
+		echo "error: export PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (passphrase secrets provider)" >&2; exit 1; fi
+	@if [[ "$(BACKEND)" == file://* ]]; then mkdir -p "$(patsubst file://%,%,$(BACKEND))"; fi
+	$(PULUMI) login "$(BACKEND)"
+
+## pulumi-stack: select STACK, creating it (passphrase secrets) on first use; set PROJECT/REGION if given
+pulumi-stack: $(VENV)/.installed pulumi-login
+	$(PULUMI) stack select --create --secrets-provider passphrase "$(STACK)"
+	@if [ -n "$(PROJECT)" ]; then $(PULUMI) config set --stack "$(STACK)" gcp:project "$(PROJECT)"; fi
+	@if [ -n "$(REGION)" ]; then $(PULUMI) config set --stack "$(STACK)" gcp:region "$(REGION)"; fi
+	@$(PULUMI) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \
+		echo "error: gcp:project is not set for stack $(STACK): run make deploy STACK=$(STACK) PROJECT=<project-id>" >&2; exit 1; }
+
+## deploy: create or update the whole stack (pulumi up), e.g. make deploy STACK=dev PROJECT=my-project
+deploy: pulumi-stack
+	$(PULUMI) up --stack "$(STACK)" $(PULUMI_FLAGS)
+
+## preview: show what deploy would change, changing nothing
+preview: pulumi-stack
+	$(PULUMI) preview --stack "$(STACK)" --diff $(PULUMI_FLAGS)
+
+## destroy: delete every resource of STACK (buckets must be empty unless forceDestroy is true)
+destroy: $(VENV)/.installed pulumi-login
+	$(PULUMI) stack select "$(STACK)"
+	$(PULUMI) destroy --stack "$(STACK)" $(PULUMI_FLAGS)

@@ -56,7 +56,7 @@ DEFAULTS: Mapping[str, str | None] = {
     "maxDeliveryAttempts": "5",
     "minimumBackoffSeconds": "10",
     "maximumBackoffSeconds": "600",
-    "ackDeadlineSeconds": None,  # the function timeout
+    "ackDeadlineSeconds": None,  # unset or 0: the function timeout
     "apiPropagationSeconds": "60",
     "iamPropagationSeconds": "60",
 }
@@ -308,7 +308,7 @@ def _delivery(raw: _Raw, function_timeout: int) -> tuple[int, int, int, int]:
             f"{_key('maximumBackoffSeconds')} ({maximum_backoff})"
         )
     ack_text = raw.optional("ackDeadlineSeconds")
-    if ack_text is None:
+    if ack_text is None or ack_text.strip() == "0":
         ack_deadline = max(function_timeout, 10)  # Pub/Sub's minimum ack deadline is 10 s
     else:
         ack_deadline = _integer("ackDeadlineSeconds", ack_text, 10, MAX_ACK_DEADLINE_SECONDS)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import settings as infra_settings
+
 from tests.infra.harness import ProgramRun, run_program
 
 FUNCTION_FILES = {

@@ -164,8 +164,7 @@ class ProgramRun:
             if all(item.inputs.get(key) == value for key, value in inputs.items())
         ]
         assert len(found) == 1, (
-            f"expected exactly one {type_token} with {inputs}, found "
-            f"{[item.urn for item in found]}"
+            f"expected exactly one {type_token} with {inputs}, found {[item.urn for item in found]}"
         )
         return found[0]
 

@@ -1,0 +1,124 @@
+"""The function: internal-only ingress, identities, runtime, capacity and environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.harness import PROJECT_ID, ProgramRun, run_program
+
+FUNCTION = "gcp:cloudfunctionsv2/function:Function"
+RUNTIME_EMAIL = f"ai-service-sa@{PROJECT_ID}.iam.gserviceaccount.com"
+BUILD_ID = (
+    f"projects/{PROJECT_ID}/serviceAccounts/ai-service-builder@{PROJECT_ID}.iam.gserviceaccount.com"
+)
+
+
+def service_config(run: ProgramRun) -> dict[str, Any]:
+    config: dict[str, Any] = run.one(FUNCTION).inputs["serviceConfig"]
+    return config
+
+
+def build_config(run: ProgramRun) -> dict[str, Any]:
+    config: dict[str, Any] = run.one(FUNCTION).inputs["buildConfig"]
+    return config
+
+
+def test_ingress_is_internal_only(default_run: ProgramRun) -> None:
+    assert service_config(default_run)["ingressSettings"] == "ALLOW_INTERNAL_ONLY"
+
+
+def test_function_has_no_eventarc_trigger(default_run: ProgramRun) -> None:
+    function = default_run.one(FUNCTION)
+    assert "eventTrigger" not in function.inputs, function.urn
+
+
+def test_function_runs_as_the_runtime_account(default_run: ProgramRun) -> None:
+    assert service_config(default_run)["serviceAccountEmail"] == RUNTIME_EMAIL
+
+
+def test_build_uses_the_build_account_id_and_our_repository(default_run: ProgramRun) -> None:
+    build = build_config(default_run)
+    assert build["serviceAccount"] == BUILD_ID
+    assert build["dockerRepository"] == (
+        f"projects/{PROJECT_ID}/locations/us-central1/repositories/ai-service-functions"
+    )
+
+
+def test_runtime_and_entry_point(default_run: ProgramRun) -> None:
+    build = build_config(default_run)
+    assert build["runtime"] == "python312"
+    assert build["entryPoint"] == "label_image"
+
+
+def test_source_is_the_hashed_object_in_the_source_bucket(default_run: ProgramRun) -> None:
+    source = build_config(default_run)["source"]["storageSource"]
+    source_object = default_run.one("gcp:storage/bucketObject:BucketObject")
+    assert source == {
+        "bucket": f"{PROJECT_ID}-ai-service-source",
+        "object": source_object.inputs["name"],
+    }
+
+
+def test_default_capacity(default_run: ProgramRun) -> None:
+    config = service_config(default_run)
+    assert config["maxInstanceRequestConcurrency"] == 80
+    assert config["availableCpu"] == "1"
+    assert config["availableMemory"] == "512Mi"
+    assert config["timeoutSeconds"] == 60
+    assert config["minInstanceCount"] == 0
+    assert config["maxInstanceCount"] == 10
+
+
+def test_environment_carries_every_setting_the_function_reads(default_run: ProgramRun) -> None:
+    assert service_config(default_run)["environmentVariables"] == {
+        "PROJECT_ID": PROJECT_ID,
+        "TOPIC_ID": "ai-service-image-labeled",
+        "BUCKET_NAME": f"{PROJECT_ID}-ai-service-images",
+        "TARGET_LABELS": "Bicycle",
+        "MIN_SCORE": "0.5",
+        "MAX_LABELS": "10",
+        "VISION_FEATURES": "LABEL_DETECTION",
+        "VISION_TIMEOUT_SECONDS": "20",
+        "PUBLISH_TIMEOUT_SECONDS": "10",
+        "THREADS": "80",
+    }
+
+
+def test_configured_values_reach_the_function() -> None:
+    run = run_program(
+        {
+            "targetLabels": "Bicycle, Tandem",
+            "minScore": "0.8",
+            "maxLabels": "5",
+            "visionFeatures": "label_detection,SAFE_SEARCH_DETECTION",
+            "functionConcurrency": "16",
+            "functionCpu": "2",
+            "functionMemory": "1Gi",
+            "functionTimeoutSeconds": "120",
+            "visionTimeoutSeconds": "60",
+            "minInstances": "1",
+            "maxInstances": "3",
+            "imagesBucketName": "custom-images-bucket",
+        },
+        region="europe-west1",
+    )
+    config = service_config(run)
+    environment = config["environmentVariables"]
+    assert environment["TARGET_LABELS"] == "Bicycle,Tandem"
+    assert environment["MIN_SCORE"] == "0.8"
+    assert environment["MAX_LABELS"] == "5"
+    assert environment["VISION_FEATURES"] == "LABEL_DETECTION,SAFE_SEARCH_DETECTION"
+    assert environment["VISION_TIMEOUT_SECONDS"] == "60"
+    assert environment["BUCKET_NAME"] == "custom-images-bucket"
+    # The server's thread pool must match what Cloud Run sends one instance.
+    assert environment["THREADS"] == "16" == str(int(config["maxInstanceRequestConcurrency"]))
+    assert (config["availableCpu"], config["availableMemory"]) == ("2", "1Gi")
+    assert (config["minInstanceCount"], config["maxInstanceCount"]) == (1, 3)
+    assert config["timeoutSeconds"] == 120
+    assert run.one(FUNCTION).inputs["location"] == "europe-west1"
+
+
+def test_function_carries_labels(default_run: ProgramRun) -> None:
+    labels = default_run.one(FUNCTION).inputs["labels"]
+    assert labels["app"] == "ai-service"
+    assert labels["managed-by"] == "pulumi"

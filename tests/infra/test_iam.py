@@ -1,0 +1,130 @@
+"""Least privilege: every grant on the narrowest resource, for the right member, and nothing else."""
+
+from __future__ import annotations
+
+from tests.infra.harness import PROJECT_ID, PROJECT_NUMBER, ProgramRun, Registration
+
+RUNTIME = f"serviceAccount:ai-service-sa@{PROJECT_ID}.iam.gserviceaccount.com"
+INVOKER_EMAIL = f"ai-service-invoker@{PROJECT_ID}.iam.gserviceaccount.com"
+INVOKER = f"serviceAccount:{INVOKER_EMAIL}"
+BUILD = f"serviceAccount:ai-service-builder@{PROJECT_ID}.iam.gserviceaccount.com"
+PUBSUB_AGENT = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+IMAGES = f"{PROJECT_ID}-ai-service-images"
+SOURCE = f"{PROJECT_ID}-ai-service-source"
+SERVICE = f"projects/{PROJECT_ID}/locations/us-central1/services/ai-service-image-labeling"
+GCF_SOURCES_CONDITION = (
+    f'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1")'
+)
+
+# (IAM resource type, the resource it is granted on, role, member). The whole policy surface.
+EXPECTED_GRANTS = {
+    ("pubsub/topicIAMMember", "ai-service-image-labeled", "roles/pubsub.publisher", RUNTIME),
+    ("storage/bucketIAMMember", IMAGES, "roles/storage.objectViewer", RUNTIME),
+    ("cloudrunv2/serviceIamMember", SERVICE, "roles/run.invoker", INVOKER),
+    (
+        "serviceaccount/iAMMember",
+        f"projects/{PROJECT_ID}/serviceAccounts/{INVOKER_EMAIL}",
+        "roles/iam.serviceAccountTokenCreator",
+        PUBSUB_AGENT,
+    ),
+    (
+        "pubsub/topicIAMMember",
+        "ai-service-image-labeling-dead-letter",
+        "roles/pubsub.publisher",
+        PUBSUB_AGENT,
+    ),
+    (
+        "pubsub/subscriptionIAMMember",
+        "ai-service-image-labeling-push",
+        "roles/pubsub.subscriber",
+        PUBSUB_AGENT,
+    ),
+    (
+        "artifactregistry/repositoryIamMember",
+        "ai-service-functions",
+        "roles/artifactregistry.writer",
+        BUILD,
+    ),
+    ("storage/bucketIAMMember", SOURCE, "roles/storage.objectViewer", BUILD),
+    ("projects/iAMMember", PROJECT_ID, "roles/logging.logWriter", BUILD),
+    ("projects/iAMMember", PROJECT_ID, "roles/storage.objectViewer", BUILD),
+}
+TARGET_FIELD = {
+    "pubsub/topicIAMMember": "topic",
+    "pubsub/subscriptionIAMMember": "subscription",
+    "storage/bucketIAMMember": "bucket",
+    "cloudrunv2/serviceIamMember": "name",
+    "serviceaccount/iAMMember": "serviceAccountId",
+    "artifactregistry/repositoryIamMember": "repository",
+    "projects/iAMMember": "project",
+}
+
+
+def iam_resources(run: ProgramRun) -> list[Registration]:
+    return [
+        item
+        for item in run.custom()
+        if "iam" in item.type.lower().split(":")[1] and item.type.startswith("gcp:")
+    ]
+
+
+def grant(item: Registration) -> tuple[str, str, str, str]:
+    kind = item.type.split(":")[1]
+    assert kind in TARGET_FIELD, f"{item.urn}: unexpected IAM resource type {item.type}"
+    return (kind, item.inputs[TARGET_FIELD[kind]], item.inputs["role"], item.inputs["member"])
+
+
+def test_the_stack_grants_exactly_the_expected_roles(default_run: ProgramRun) -> None:
+    grants = [grant(item) for item in iam_resources(default_run)]
+    assert len(grants) == len(set(grants)), f"duplicate grants: {grants}"
+    assert set(grants) == EXPECTED_GRANTS
+
+
+def test_runtime_account_has_no_project_wide_role(default_run: ProgramRun) -> None:
+    for item in default_run.of_type("gcp:projects/iAMMember:IAMMember"):
+        assert item.inputs["member"] != RUNTIME, (
+            f"{item.urn} grants the runtime account a project role"
+        )
+
+
+def test_project_level_grants_are_only_the_build_log_writer_and_a_conditional_reader(
+    default_run: ProgramRun,
+) -> None:
+    project_grants = {
+        item.inputs["role"]: item
+        for item in default_run.of_type("gcp:projects/iAMMember:IAMMember")
+    }
+    assert set(project_grants) == {"roles/logging.logWriter", "roles/storage.objectViewer"}
+    assert "condition" not in project_grants["roles/logging.logWriter"].inputs
+    reader = project_grants["roles/storage.objectViewer"]
+    assert reader.inputs["condition"]["expression"] == GCF_SOURCES_CONDITION, reader.urn
+
+
+def test_no_primitive_roles_or_public_members(default_run: ProgramRun) -> None:
+    for item in iam_resources(default_run):
+        role, member = item.inputs["role"], item.inputs["member"]
+        assert role not in {"roles/owner", "roles/editor", "roles/viewer"}, item.urn
+        assert member not in {"allUsers", "allAuthenticatedUsers"}, item.urn
+
+
+def test_no_service_account_keys(default_run: ProgramRun) -> None:
+    assert not default_run.of_type("gcp:serviceaccount/key:Key")
+
+
+def test_no_authoritative_iam_resources(default_run: ProgramRun) -> None:
+    # *IAMBinding / *IAMPolicy would overwrite grants others made on the same resource.
+    for item in iam_resources(default_run):
+        assert "binding" not in item.type.lower(), item.urn
+        assert "policy" not in item.type.lower(), item.urn
+
+
+def test_invoker_grant_is_on_the_cloud_run_service_in_the_region(default_run: ProgramRun) -> None:
+    item = default_run.one("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
+    assert (item.inputs["location"], item.inputs["project"]) == ("us-central1", PROJECT_ID)
+    assert not default_run.of_type("gcp:cloudfunctionsv2/functionIamMember:FunctionIamMember")
+
+
+def test_the_project_number_comes_from_get_project(default_run: ProgramRun) -> None:
+    tokens = [call.token for call in default_run.invocations]
+    assert tokens == ["gcp:organizations/getProject:getProject"]
+    assert default_run.invocations[0].args == {"projectId": PROJECT_ID}

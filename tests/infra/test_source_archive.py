@@ -1,0 +1,131 @@
+"""Source hash: a code change renames the archive (and so redeploys); noise does not."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from source_archive import (
+    archive_bytes,
+    build_archive,
+    object_name,
+    source_digest,
+    source_files,
+)
+
+from tests.infra.conftest import write_function_tree
+from tests.infra.harness import REPOSITORY, ProgramRun, run_program
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return write_function_tree(tmp_path / "function")
+
+
+def test_changing_a_shipped_file_changes_the_hash(tree: Path) -> None:
+    before = source_digest(tree)
+    (tree / "labeling" / "core.py").write_text("VALUE = 2\n")
+    assert source_digest(tree) != before
+
+
+def test_adding_or_renaming_a_module_changes_the_hash(tree: Path) -> None:
+    before = source_digest(tree)
+    (tree / "labeling" / "core.py").rename(tree / "labeling" / "engine.py")
+    renamed = source_digest(tree)
+    (tree / "labeling" / "extra.py").write_text("")
+    assert len({before, renamed, source_digest(tree)}) == 3
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        "tests/test_main.py",
+        "labeling/tests/test_core.py",
+        "test_local.py",
+        "labeling/core_test.py",
+        "conftest.py",
+        "__pycache__/main.cpython-312.pyc",
+        "labeling/__pycache__/core.cpython-312.pyc",
+        "labeling/core.pyc",
+        ".venv/lib/site.py",
+        "venv/bin/python",
+        ".pytest_cache/v/cache",
+        ".mypy_cache/3.12/main.json",
+        ".ruff_cache/content",
+        ".hypothesis/examples/x",
+        ".env",
+        "old-build.zip",
+    ],
+)
+def test_excluded_files_do_not_change_the_hash_or_ship(tree: Path, noise: str) -> None:
+    before = source_digest(tree)
+    path = tree / noise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("noise")
+    assert source_digest(tree) == before
+    assert noise not in source_files(tree)
+
+
+def test_the_hash_ignores_where_the_tree_lives_and_timestamps(tree: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(tree, copy)
+    (copy / "main.py").touch()
+    assert source_digest(copy) == source_digest(tree)
+    assert archive_bytes(copy) == archive_bytes(tree), "the zip must be reproducible"
+
+
+def test_archive_holds_exactly_the_shipped_files(tree: Path) -> None:
+    (tree / "tests").mkdir()
+    (tree / "tests" / "test_x.py").write_text("")
+    with zipfile.ZipFile(BytesIO(archive_bytes(tree))) as archive:
+        assert sorted(archive.namelist()) == [
+            "labeling/__init__.py",
+            "labeling/core.py",
+            "main.py",
+            "requirements.txt",
+        ]
+
+
+def test_object_name_carries_the_content_hash(tree: Path, tmp_path: Path) -> None:
+    built = build_archive(tree, tmp_path / "out")
+    assert built.object_name == object_name(built.digest)
+    assert built.object_name == f"ai-service-image-labeling-{built.digest[:16]}.zip"
+    assert built.path.read_bytes() == archive_bytes(tree)
+
+
+def test_a_tree_without_main_py_is_refused(tree: Path) -> None:
+    (tree / "main.py").unlink()
+    with pytest.raises(FileNotFoundError, match=r"main\.py"):
+        source_digest(tree)
+
+
+def test_the_deployed_object_is_named_after_the_source_hash(
+    default_run: ProgramRun, function_tree: Path
+) -> None:
+    source_object = default_run.one("gcp:storage/bucketObject:BucketObject")
+    assert source_object.inputs["name"] == object_name(source_digest(function_tree))
+
+
+def test_a_code_change_gives_the_program_a_new_object_name(
+    function_tree: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import settings as infra_settings
+
+    changed = tmp_path / "changed"
+    shutil.copytree(function_tree, changed)
+    (changed / "main.py").write_text("def label_image(event):\n    return 1\n")
+    before = run_program().one("gcp:storage/bucketObject:BucketObject").inputs["name"]
+    monkeypatch.setattr(infra_settings, "DEFAULT_FUNCTION_SOURCE", changed)
+    after = run_program().one("gcp:storage/bucketObject:BucketObject").inputs["name"]
+    assert before != after
+
+
+def test_the_real_function_directory_packages_cleanly() -> None:
+    files = source_files(REPOSITORY / "function")
+    assert "main.py" in files
+    assert "requirements.txt" in files
+    assert any(name.startswith("labeling/") for name in files)
+    assert not [name for name in files if "test" in name.split("/")[0] or "__pycache__" in name]
