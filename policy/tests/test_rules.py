@@ -1,25 +1,18 @@
 """The real ResourceValidationPolicy objects of POLICIES, judged on good and bad resources.
 
-Properties are written as Pulumi passes them to a policy pack (camelCase wire names) and wrapped the
-way the analyzer wraps them (pulumi_policy.proxy.unknown_checking_proxy), so a rule that reads an
-unknown value would fail here exactly as it would during `pulumi preview`.
+Properties are written as Pulumi passes them to a policy pack (camelCase wire names); see
+policy_harness.py for how they reach each policy.
 """
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rules
 import yaml
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyCustomTimeouts,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-)
+from policy_harness import judge, run_policy, violations
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 from pulumi_policy.proxy import (
     UNKNOWN_ARRAY_VALUE,
     UNKNOWN_OBJECT_VALUE,
@@ -61,57 +54,6 @@ IAM_POLICY_TYPES = [
     "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
     "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
 ]
-
-
-# --- Harness -------------------------------------------------------------------------------------
-
-
-def validation_args(resource_type: str, props: Mapping[str, Any]) -> ResourceValidationArgs:
-    """ResourceValidationArgs as the analyzer builds them (pulumi_policy.policy.Analyze)."""
-    name = "subject"
-    options = PolicyResourceOptions(
-        protect=False,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-    )
-    return ResourceValidationArgs(
-        resource_type=resource_type,
-        props=unknown_checking_proxy(dict(props)),
-        urn=f"urn:pulumi:dev::ai-service::{resource_type}::{name}",
-        name=name,
-        opts=options,
-        provider=None,
-    )
-
-
-def run_policy(
-    policy: ResourceValidationPolicy, resource_type: str, props: Mapping[str, Any]
-) -> list[str]:
-    reported: list[str] = []
-
-    def report_violation(message: str, urn: str | None = None) -> None:
-        reported.append(message)
-
-    result = policy.validate(validation_args(resource_type, props), report_violation)
-    assert result is None, f"{policy.name} must validate synchronously"
-    return reported
-
-
-def judge(resource_type: str, props: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Every policy's violations for one resource, keyed by policy name (empty lists dropped)."""
-    verdicts = {policy.name: run_policy(policy, resource_type, props) for policy in POLICIES}
-    return {name: messages for name, messages in verdicts.items() if messages}
-
-
-def policy_named(name: str) -> ResourceValidationPolicy:
-    return next(policy for policy in POLICIES if policy.name == name)
-
-
-def violations(policy_name: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    return run_policy(policy_named(policy_name), resource_type, props)
 
 
 # --- Good resources, as our stack declares them --------------------------------------------------
