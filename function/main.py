@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException
@@ -25,18 +26,35 @@ def label_image(cloud_event: CloudEvent) -> None:
     service.handle(cloud_event.get("type"), cloud_event.get("id"), cloud_event.data)
 
 
-def acknowledge_undeliverable(error: HTTPException) -> tuple[str, int]:
-    """A request functions-framework cannot read as a CloudEvent or Pub/Sub push body (HTTP 400).
+# Requests that are not a Pub/Sub delivery at all: redelivering them cannot help, so they are logged and
+# acknowledged (204) instead of being retried until dead-lettered.
 
-    Redelivering it cannot help, so it is logged and acknowledged instead of retried until dead-lettered.
-    """
+
+def acknowledge_unreadable_body() -> tuple[str, int] | None:
+    """Before functions-framework reads the request: anything but a binary CloudEvent or a JSON object
+    body (a push body or a structured CloudEvent) would make it fail with a 4xx or 5xx. Pub/Sub only
+    ever POSTs: other methods are refused without a log line, so probes do not flood the logs."""
+    if flask.request.method != "POST":
+        return "", 405
+    if "ce-specversion" in flask.request.headers:
+        return None
+    if isinstance(flask.request.get_json(silent=True), dict):
+        return None
+    return _drop("the request body is not a JSON object")
+
+
+def acknowledge_undeliverable(error: HTTPException) -> tuple[str, int]:
+    """functions-framework could not read the request as a CloudEvent or push body (HTTP 400)."""
+    return _drop(f"not a CloudEvent or Pub/Sub push body ({error.name})")
+
+
+def _drop(reason: str) -> tuple[str, int]:
     log_event(
-        "ERROR",
-        f"request dropped, not a CloudEvent or Pub/Sub push body: {error.name}",
-        status="dropped",
-        error_code="MALFORMED_ENVELOPE",
+        "ERROR", f"request dropped: {reason}", status="dropped", error_code="MALFORMED_ENVELOPE"
     )
     return "", 204
 
 
 functions_framework.errorhandler(400)(acknowledge_undeliverable)
+if flask.has_app_context():  # functions-framework imports this module inside its app's context
+    flask.current_app.before_request(acknowledge_unreadable_body)

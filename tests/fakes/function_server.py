@@ -68,7 +68,7 @@ class FunctionServer:
         self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a server that logs a line per event must never block on a full pipe.
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
 
     def start(self, timeout: float = 30.0) -> FunctionServer:
         self.process = subprocess.Popen(

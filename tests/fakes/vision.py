@@ -56,9 +56,11 @@ class FakeImage:
         wanted: dict[int, vision_v1.Feature] = {feature.type_: feature for feature in features}
         label_feature = wanted.get(vision_v1.Feature.Type.LABEL_DETECTION)
         if label_feature is not None:
-            limit = label_feature.max_results or len(self.labels)
+            # Vision returns the best-scoring labels first, at most max_results of them.
+            ranked = sorted(self.labels, key=lambda item: item[1], reverse=True)
+            limit = label_feature.max_results or len(ranked)
             response.label_annotations = [
-                label(name, score, index) for index, (name, score) in enumerate(self.labels[:limit])
+                label(name, score, index) for index, (name, score) in enumerate(ranked[:limit])
             ]
         object_feature = wanted.get(vision_v1.Feature.Type.OBJECT_LOCALIZATION)
         if object_feature is not None:
