@@ -37,7 +37,8 @@ def test_images_bucket_follows_the_stack_region() -> None:
 
 def test_no_bucket_acl_resources(default_run: ProgramRun) -> None:
     for item in default_run.registrations:
-        assert "ACL" not in item.type and "AccessControl" not in item.type, item.urn
+        assert "ACL" not in item.type, item.urn
+        assert "AccessControl" not in item.type, item.urn
 
 
 def test_artifact_repository_has_a_cleanup_policy(default_run: ProgramRun) -> None:
