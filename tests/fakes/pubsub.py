@@ -1,4 +1,5 @@
-"""A Pub/Sub fake (Publisher.Publish, Subscriber.Pull/Acknowledge) serving the real pubsub_v1 types.
+"""A Pub/Sub fake (Publisher.Publish, Subscriber.Pull/Acknowledge/ModifyAckDeadline) serving the
+real pubsub_v1 types.
 
 It enforces the limits real Pub/Sub enforces on publish (attribute sizes and counts, message size, data
 or attributes present), so a message the real service would refuse is refused here too.
@@ -10,8 +11,9 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -73,11 +75,18 @@ class FakePubSub:
     ack_deadline_seconds: float = 10.0
     published: list[Published] = field(default_factory=list)
     publish_calls: int = 0
+    publish_peers: list[str] = field(default_factory=list)  # the client address of every Publish
     _subscriptions: dict[str, str] = field(default_factory=dict)
     _outstanding: dict[str, dict[str, _Lease]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     host: str = ""  # set once a server for this fake is started
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    # Called with every new fake: tests/conftest.py validates all published messages this way.
+    observers: ClassVar[list[Callable[[FakePubSub], None]]] = []
+
+    def __post_init__(self) -> None:
+        for observe in list(FakePubSub.observers):
+            observe(self)
 
     def add_subscription(self, subscription: str, topic: str) -> None:
         with self._lock:
@@ -108,6 +117,7 @@ class FakePubSub:
     ) -> pubsub_types.PublishResponse:
         with self._lock:
             self.publish_calls += 1
+            self.publish_peers.append(context.peer())
         apply_faults(self.faults, context, "Publish")
         if self.known_topics is not None and request.topic not in self.known_topics:
             context.abort(
@@ -179,6 +189,21 @@ class FakePubSub:
                 self._outstanding.get(subscription, {}).pop(message_id, None)
         return _EMPTY
 
+    def modify_ack_deadline(
+        self, request: pubsub_types.ModifyAckDeadlineRequest, context: grpc.ServicerContext
+    ) -> Any:
+        """Extends or ends leases; a deadline of 0 is a nack (deliverable again at once)."""
+        apply_faults(self.faults, context, "ModifyAckDeadline")
+        with self._lock:
+            leased_until = time.monotonic() + request.ack_deadline_seconds
+            for ack_id in request.ack_ids:
+                subscription, _, message_id = ack_id.partition("#")
+                lease = self._outstanding.get(subscription, {}).get(message_id)
+                if lease is not None:
+                    lease.leased_until = leased_until
+            self._lock.notify_all()
+        return _EMPTY
+
     def outstanding(self, subscription: str) -> int:
         with self._lock:
             return len(self._outstanding.get(subscription, {}))
@@ -198,6 +223,12 @@ class FakePubSub:
                     Method("Pull", self.pull, pubsub_types.PullRequest, pubsub_types.PullResponse),
                     Method(
                         "Acknowledge", self.acknowledge, pubsub_types.AcknowledgeRequest, _Empty
+                    ),
+                    Method(
+                        "ModifyAckDeadline",
+                        self.modify_ack_deadline,
+                        pubsub_types.ModifyAckDeadlineRequest,
+                        _Empty,
                     ),
                 ],
             }

@@ -43,7 +43,7 @@ class FakeImage:
 
     labels: Sequence[tuple[str, float]] = BICYCLE_LABELS
     objects: Sequence[tuple[str, float]] = ()
-    safe_search: dict[str, vision_v1.Likelihood] | None = None
+    safe_search: dict[str, int] | None = None  # category -> vision_v1.Likelihood
     error_code: int = 0
     error_message: str = ""
 
@@ -89,6 +89,7 @@ class FakeVision:
     images: dict[str, FakeImage] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     requests: list[vision_v1.BatchAnnotateImagesRequest] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)  # the client address of every call
     host: str = ""  # set once a server for this fake is started
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -108,6 +109,7 @@ class FakeVision:
     ) -> vision_v1.BatchAnnotateImagesResponse:
         with self._lock:
             self.requests.append(request)
+            self.peers.append(context.peer())
         apply_faults(self.faults, context, "BatchAnnotateImages")
         responses = []
         for image_request in request.requests:

@@ -81,7 +81,8 @@ def make_app(monkeypatch: pytest.MonkeyPatch, function_env: dict[str, str]) -> C
     def make() -> Flask:
         for name, value in function_env.items():
             monkeypatch.setenv(name, value)
-        return create_app("label_image", str(FUNCTION_SOURCE), "cloudevent")
+        app: Flask = create_app("label_image", str(FUNCTION_SOURCE), "cloudevent")
+        return app
 
     return make
 
