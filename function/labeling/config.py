@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -106,31 +106,37 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = _optional(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} is not valid: expected a number from {low} to {high}")
-    return value
+    return _float(
+        env, name, default, lambda value: low <= value <= high, f"a number from {low} to {high}"
+    )
 
 
 def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    return _float(
+        env,
+        name,
+        default,
+        lambda value: 0 < value <= MAX_TIMEOUT_SECONDS,
+        f"seconds, more than 0 and at most {MAX_TIMEOUT_SECONDS:g}",
+    )
+
+
+def _float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    valid: Callable[[float], bool],
+    expected: str,
+) -> float:
     raw = _optional(env, name)
     if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
-        value = math.nan
-    if not 0 < value <= MAX_TIMEOUT_SECONDS:
-        raise ConfigError(
-            f"{name}={raw!r} is not valid: expected seconds, more than 0 and at most "
-            f"{MAX_TIMEOUT_SECONDS:g}"
-        )
+        value = math.nan  # fails every range check below, NaN from the environment too
+    if not valid(value):
+        raise ConfigError(f"{name}={raw!r} is not valid: expected {expected}")
     return value
 
 
