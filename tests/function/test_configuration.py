@@ -48,7 +48,8 @@ def test_a_missing_required_variable_stops_the_function_at_startup_naming_it(
         ("TARGET_LABELS", " , "),
         ("TOPIC_ID", "projects/p/topics/t"),
         ("BUCKET_NAME", "gs://imgs"),
-        ("PROJECT_ID", "Not A Project"),
+        ("PROJECT_ID", "projects/p"),
+        ("PROJECT_ID", "my project"),
     ],
 )
 def test_an_invalid_setting_is_a_startup_error_that_names_it(name: str, value: str) -> None:
