@@ -46,6 +46,12 @@ policy-test: $(POLICY_VENV)/.installed
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
 
+## bench: benchmark the function as deployed (README "Performance"), e.g. make bench BENCH_FLAGS="--repeat 5"
+BENCH_FLAGS ?=
+.PHONY: bench
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(BENCH_FLAGS)
+
 # ---- Deploy, preview, destroy (see README "Deploy") -------------------------------------------
 # State lives in a local file backend under the repo (gitignored) unless BACKEND says otherwise,
 # e.g. BACKEND=gs://my-state-bucket/ai-service. Secrets use the passphrase provider: export

@@ -1,0 +1,187 @@
+"""functions-framework as a real process on loopback, and what /proc says about it (memory, CPU).
+
+functions-framework imports the function in its own process, then runs gunicorn, whose arbiter forks one
+gthread worker that serves every request (WORKERS=1, THREADS threads). Both processes are measured.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fakes.function_server import FUNCTION_SOURCE, free_port
+
+HELLO_WORLD_SOURCE = Path(__file__).resolve().parent / "hello_world" / "main.py"
+# Variables the function or the server read: the benchmark sets them explicitly, or leaves them unset
+# (THREADS unset is functions-framework's default server configuration).
+CONTROLLED = frozenset(
+    {
+        "PROJECT_ID",
+        "TOPIC_ID",
+        "BUCKET_NAME",
+        "TARGET_LABELS",
+        "MIN_SCORE",
+        "MAX_LABELS",
+        "VISION_FEATURES",
+        "VISION_TIMEOUT_SECONDS",
+        "PUBLISH_TIMEOUT_SECONDS",
+        "VISION_EMULATOR_HOST",
+        "PUBSUB_EMULATOR_HOST",
+        "THREADS",
+        "WORKERS",
+        "CLOUD_RUN_TIMEOUT_SECONDS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "PYTHONDONTWRITEBYTECODE",
+    }
+)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Peak resident set sizes (VmHWM) in bytes."""
+
+    server: int  # the functions-framework / gunicorn arbiter process
+    workers: int  # the forked worker(s) that run the function
+
+    @property
+    def total(self) -> int:
+        """An upper bound: pages the fork still shares are counted in both processes."""
+        return self.server + self.workers
+
+
+class ServerProcess:
+    """`python -m functions_framework` for `target` in `source`, started with exactly `env`."""
+
+    def __init__(
+        self, env: Mapping[str, str], target: str = "label_image", source: Path = FUNCTION_SOURCE
+    ) -> None:
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self._command = [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target",
+            target,
+            "--source",
+            str(source),
+            "--signature-type",
+            "cloudevent",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+        self._env = process_environment(env)
+        # A file, not a pipe: one log line per event must never block the server on a full pipe.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def launch(self) -> float:
+        """Start the process; returns the perf_counter() taken just before Popen."""
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        return started
+
+    def connect(self, timeout: float = 60.0) -> socket.socket:
+        """A TCP connection, as soon as the server's port accepts one."""
+        assert self.process is not None
+        deadline = time.perf_counter() + timeout
+        while True:
+            try:
+                return socket.create_connection((self.host, self.port), timeout=timeout)
+            except ConnectionRefusedError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"functions-framework exited with {self.process.returncode}:\n"
+                        + self.output()
+                    ) from None
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"port {self.port} never accepted") from None
+                time.sleep(0.002)
+
+    def start(self) -> ServerProcess:
+        self.launch()
+        self.connect().close()
+        return self
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self) -> str:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        output = self.output()
+        self._log.close()
+        return output
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def workers(self) -> list[int]:
+        return children(self.pid)
+
+    def peak_memory(self) -> Memory:
+        return Memory(
+            server=status_bytes(self.pid, "VmHWM"),
+            workers=sum(status_bytes(pid, "VmHWM") for pid in self.workers()),
+        )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its live workers so far."""
+        return sum(cpu_seconds(pid) for pid in (self.pid, *self.workers()))
+
+
+def process_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without anything the function or server reads, plus `env`."""
+    base = {name: value for name, value in os.environ.items() if name not in CONTROLLED}
+    return {**base, **env, "PYTHONUNBUFFERED": "1"}
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (all its threads' children), from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(child) for child in text)
+    return found
+
+
+def status_bytes(pid: int, field: str) -> int:
+    """A `kB` field of /proc/<pid>/status (VmHWM: peak RSS, VmRSS: current), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.split()[0]) * 1024
+    raise KeyError(f"{field} not in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
