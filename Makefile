@@ -92,3 +92,20 @@ preview: pulumi-stack
 destroy: $(VENV)/.installed pulumi-login
 	$(PULUMI) stack select "$(STACK)"
 	$(PULUMI) destroy --stack "$(STACK)" $(PULUMI_FLAGS)
+
+# ---- Smoke test of a deployed stack (see README "Smoke test") -----------------------------------
+SMOKE_TIMEOUT ?= 180
+IMAGES ?=
+SMOKE_FLAGS ?=
+
+.PHONY: smoke
+
+## smoke: label the sample images (or IMAGES="a.jpg b.png") through STACK and check every result
+smoke: $(VENV)/.installed pulumi-login
+	@outputs="$$($(PULUMI) stack output --json --stack "$(STACK)")"; \
+	output() { $(BIN)/python -c 'import json, sys; o = json.loads(sys.argv[1]); n = sys.argv[2]; print(o[n]) if o.get(n) else sys.exit(f"error: stack $(STACK) has no output {n}: run make deploy first")' "$$outputs" "$$1"; }; \
+	project="$$(output project)"; bucket="$$(output imagesBucket)"; \
+	topic="$$(output newImageTopic)"; subscription="$$(output resultsSubscription)"; \
+	set -x; \
+	$(BIN)/python -m ops.smoke --project "$$project" --bucket "$$bucket" --topic "$$topic" \
+		--subscription "$$subscription" --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES)
