@@ -23,6 +23,7 @@ service = build_service(Settings.from_env(os.environ))
 @functions_framework.cloud_event
 def label_image(cloud_event: CloudEvent) -> None:
     """Return to acknowledge the Pub/Sub message; an exception (HTTP 500) has it redelivered."""
+    flask.g.label_image_called = True  # see acknowledge_unconvertible
     service.handle(cloud_event.get("type"), cloud_event.get("id"), cloud_event.data)
 
 
@@ -48,6 +49,18 @@ def acknowledge_undeliverable(error: HTTPException) -> tuple[str, int]:
     return _drop(f"not a CloudEvent or Pub/Sub push body ({error.name})")
 
 
+def acknowledge_unconvertible(error: Exception) -> tuple[str, int] | HTTPException:
+    """functions-framework crashed converting a request before `label_image` ran (e.g. a JSON body whose
+    "context" is not an object raises TypeError in its background-event conversion): the request's
+    fault, dropped like a 400. Errors raised by `label_image` itself (TransientError) are re-raised
+    to the framework's crash handler: HTTP 500, redelivered."""
+    if isinstance(error, HTTPException):
+        return error  # what Flask does with an HTTP error that has no handler of its own
+    if flask.g.get("label_image_called"):
+        raise error
+    return _drop(f"functions-framework could not convert it ({type(error).__name__})")
+
+
 def _drop(reason: str) -> tuple[str, int]:
     log_event(
         "ERROR", f"request dropped: {reason}", status="dropped", error_code="MALFORMED_ENVELOPE"
@@ -56,5 +69,6 @@ def _drop(reason: str) -> tuple[str, int]:
 
 
 functions_framework.errorhandler(400)(acknowledge_undeliverable)
+functions_framework.errorhandler(Exception)(acknowledge_unconvertible)
 if flask.has_app_context():  # functions-framework imports this module inside its app's context
     flask.current_app.before_request(acknowledge_unreadable_body)
