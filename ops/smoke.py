@@ -24,13 +24,14 @@ import mimetypes
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from google.api_core import exceptions as api_exceptions
+from google.auth.exceptions import GoogleAuthError
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
@@ -39,7 +40,10 @@ DEFAULT_TIMEOUT_SECONDS = (
     180.0  # a cold start plus a Vision call; the function's own timeout is 60 s
 )
 PUBLISH_TIMEOUT_SECONDS = 30.0
-PULL_WAIT_SECONDS = 10.0  # one Pull RPC blocks server-side until messages arrive or this passes
+# Without return_immediately (deprecated), Pull "may wait (for a bounded amount of time) until at
+# least one message is available" (google.pubsub.v1.PullRequest); this bounds one such wait.
+PULL_WAIT_SECONDS = 10.0
+ACK_IDS_PER_REQUEST = 1000
 PASS, FAIL, USAGE_ERROR = 0, 1, 2
 LABELED, FAILED, NO_ANSWER = "labeled", "failed", "timeout"
 TOP_LABELS = 3
@@ -62,6 +66,12 @@ PULL_TRANSIENT = (
     api_exceptions.Unknown,
     api_exceptions.TooManyRequests,
 )
+
+
+# Setup problems before anything reached the pipeline: API errors (NotFound, Forbidden), no or
+# expired credentials, a publish future that timed out, an unreachable endpoint (requests' errors
+# are OSErrors).
+SUBMIT_ERRORS = (api_exceptions.GoogleAPIError, GoogleAuthError, TimeoutError, OSError)
 
 
 class UsageError(Exception):
@@ -255,16 +265,15 @@ def collect(
     *,
     max_messages: int = 10,
     poll_interval: float = 1.0,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Collected:
     """Synchronous Pull until every expected id answered or `timeout` seconds passed."""
     expected = set(expected_ids)
     collected = Collected()
     foreign_ack_ids: list[str] = []
-    deadline = clock() + timeout
+    deadline = time.monotonic() + timeout
     try:
         while not expected <= collected.results.keys():
-            remaining = deadline - clock()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
@@ -295,7 +304,7 @@ def collect(
                 acknowledge(subscriber, subscription_path, ours)
             if not response.received_messages:
                 # Real Pub/Sub already waited server-side; emulators answer empty at once.
-                time.sleep(min(poll_interval, max(deadline - clock(), 0.0)))
+                time.sleep(min(poll_interval, max(deadline - time.monotonic(), 0.0)))
     finally:
         release(subscriber, subscription_path, foreign_ack_ids)
     return collected
@@ -312,13 +321,13 @@ def acknowledge(subscriber: SubscriberClient, subscription_path: str, ack_ids: l
 
 def release(subscriber: SubscriberClient, subscription_path: str, ack_ids: list[str]) -> None:
     """Ack deadline 0 = a nack: the messages become deliverable to their owner again at once."""
-    # ModifyAckDeadline accepts at most 2,500 ack ids per request (Pub/Sub quotas and limits).
-    for start in range(0, len(ack_ids), 2500):
+    # Chunked like the client library's own dispatcher does (_ACK_IDS_BATCH_SIZE = 1000).
+    for start in range(0, len(ack_ids), ACK_IDS_PER_REQUEST):
         try:
             subscriber.modify_ack_deadline(
                 request={
                     "subscription": subscription_path,
-                    "ack_ids": ack_ids[start : start + 2500],
+                    "ack_ids": ack_ids[start : start + ACK_IDS_PER_REQUEST],
                     "ack_deadline_seconds": 0,
                 }
             )
@@ -445,11 +454,13 @@ def run(
     )
     try:
         upload(clients.storage, target.bucket, submissions)
+    except SUBMIT_ERRORS as error:
+        print(f"smoke ERROR: could not upload to gs://{target.bucket}: {describe(error)}", file=out)
+        return USAGE_ERROR
+    try:
         publish(clients.publisher, target.topic_path, submissions)
-    except (api_exceptions.GoogleAPIError, TimeoutError, OSError) as error:
-        print(
-            f"smoke ERROR: could not submit the images: {type(error).__name__}: {error}", file=out
-        )
+    except SUBMIT_ERRORS as error:
+        print(f"smoke ERROR: could not publish to {target.topic_path}: {describe(error)}", file=out)
         return USAGE_ERROR
     collected = collect(
         clients.subscriber,
@@ -469,6 +480,10 @@ def run(
     print(render_table(outcomes), file=out)
     print("\n".join(lines), file=out)
     return PASS if passed else FAIL
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def delete_objects(
@@ -539,7 +554,15 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
         max_messages=arguments.max_messages,
         poll_interval=arguments.poll_interval,
     )
-    return run(target, images, options, clients or Clients.build(target.project))
+    try:
+        clients = clients or Clients.build(target.project)
+    except GoogleAuthError as error:
+        print(
+            f"smoke ERROR: no credentials ({error}); run `gcloud auth application-default login`",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    return run(target, images, options, clients)
 
 
 if __name__ == "__main__":

@@ -326,6 +326,28 @@ def test_a_missing_image_file_is_a_usage_error(
     assert "image not found" in capsys.readouterr().err
 
 
+def test_an_unknown_bucket_is_a_setup_error_before_anything_is_published(
+    environment: None, pubsub: FakePubSub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = smoke.main([*TARGET, "--bucket", "no-such-bucket", "--timeout", "1"])
+
+    assert exit_code == smoke.USAGE_ERROR
+    assert "smoke ERROR: could not upload to gs://no-such-bucket: NotFound" in smoke_output(capsys)
+    assert pubsub.messages(NEW_IMAGE_TOPIC) == []
+
+
+def test_an_unknown_topic_is_a_setup_error(
+    environment: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = smoke.main([*TARGET, "--topic", "no-such-topic", "--timeout", "1"])
+
+    assert exit_code == smoke.USAGE_ERROR
+    assert (
+        f"could not publish to projects/{PROJECT}/topics/no-such-topic: NotFound"
+        in smoke_output(capsys)
+    )
+
+
 def test_short_names_and_full_paths_resolve_to_the_same_target() -> None:
     assert smoke.resource_path("p", "topics", "t") == "projects/p/topics/t"
     assert smoke.resource_path("p", "topics", "projects/q/topics/t") == "projects/q/topics/t"
