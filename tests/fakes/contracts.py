@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import weakref
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -77,24 +76,21 @@ class ContractWatch:
     """Remembers every FakePubSub created and validates what was published to them since last asked."""
 
     def __init__(self) -> None:
-        # Weak references: a fake that is gone has been checked after the test that used it.
-        self._fakes: list[tuple[weakref.ref[FakePubSub], list[int]]] = []
+        # Strong references: a fake a test dropped before its teardown must still be checked.
+        # Each entry is a fake and how many of its messages were checked already.
+        self._fakes: list[tuple[FakePubSub, list[int]]] = []
         self._lock = threading.Lock()
 
     def observe(self, fake: FakePubSub) -> None:
         with self._lock:
-            self._fakes = [entry for entry in self._fakes if entry[0]() is not None]
-            self._fakes.append((weakref.ref(fake), [0]))
+            self._fakes.append((fake, [0]))
 
     def new_violations(self) -> list[str]:
         """Problems of messages published since the previous call, one line per message."""
         violations = []
         with self._lock:
             fakes = list(self._fakes)
-        for reference, checked in fakes:
-            fake = reference()
-            if fake is None:
-                continue
+        for fake, checked in fakes:
             messages = fake.messages()
             start, checked[0] = checked[0], len(messages)
             for message in messages[start:]:
