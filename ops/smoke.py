@@ -36,9 +36,8 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent / "samples" / "manifest.json"
-DEFAULT_TIMEOUT_SECONDS = (
-    180.0  # a cold start plus a Vision call; the function's own timeout is 60 s
-)
+# A cold start, a Vision call and a redelivery or two (the push retry backoff starts at 10 s).
+DEFAULT_TIMEOUT_SECONDS = 180.0
 PUBLISH_TIMEOUT_SECONDS = 30.0
 # Without return_immediately (deprecated), Pull "may wait (for a bounded amount of time) until at
 # least one message is available" (google.pubsub.v1.PullRequest); this bounds one such wait.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -360,6 +363,60 @@ def test_output_names_are_the_ones_the_stack_exports() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for output_name in smoke.OUTPUT_NAMES.values():
         assert f"output {output_name})" in makefile, f"make smoke does not pass {output_name!r}"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_make_smoke_passes_the_stack_outputs_to_the_tool(
+    delivery: Delivery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tmp_path / "pulumi-calls"
+    pulumi = tmp_path / "pulumi"
+    outputs = {
+        "project": PROJECT,
+        "imagesBucket": BUCKET,
+        "newImageTopic": "user-service-new-image",
+        "resultsSubscription": "user-service-image-labeled",
+    }
+    pulumi.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{calls}"\n'
+        f"if [ \"$1 $2\" = 'stack output' ]; then echo '{json.dumps(outputs)}'; fi\n"
+    )
+    pulumi.chmod(0o755)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
+
+    # -o: never (re)build the virtualenv here; BIN: run the tool with this test's interpreter.
+    completed = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "smoke",
+            "STACK=qa",
+            f"BIN={Path(sys.executable).parent}",
+            f"PULUMI={pulumi}",
+            f"BACKEND=file://{tmp_path}/state",
+            "SMOKE_TIMEOUT=10",
+            "SMOKE_FLAGS=--poll-interval 0.02",
+            f"IMAGES={SAMPLES / 'bicycle.png'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "stack output --json --stack qa" in calls.read_text()
+    assert (
+        f"-m ops.smoke --project {PROJECT} --bucket {BUCKET} --topic user-service-new-image "
+        "--subscription user-service-image-labeled --timeout 10 --poll-interval 0.02 "
+        f"{SAMPLES / 'bicycle.png'}"
+    ) in output
+    assert "smoke PASS: 1/1 labeled" in output
 
 
 # -- the sample images ---------------------------------------------------------------------------
