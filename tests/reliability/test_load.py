@@ -75,9 +75,10 @@ def usage(pid: int) -> Usage:
     return Usage(threads, sockets, int(rss.group(1)) * 1024)
 
 
-def settled_usage(pid: int, quiet_seconds: float = 1.0, limit_seconds: float = 8.0) -> Usage:
+def settled_usage(pid: int, quiet_seconds: float = 2.5, limit_seconds: float = 10.0) -> Usage:
     """Usage once threads and sockets stop changing: idle keep-alive connections are closed by the
-    worker after gunicorn's keepalive (2 s), and finished publish threads exit."""
+    worker after gunicorn's keepalive (2 s, so be quiet longer than that), and finished publish
+    threads exit."""
     deadline = time.monotonic() + limit_seconds
     last = usage(pid)
     stable_since = time.monotonic()
