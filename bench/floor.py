@@ -1,11 +1,14 @@
 """The floor: the function's two RPCs made directly, with the function's own clients, and nothing else.
 
 Run as its own process (`python -m bench.floor`), like the function's server, so neither shares a GIL
-with the wire fakes. Reads the deployed environment (with the emulator hosts) from os.environ, prints
-JSON `{"latencies": [seconds, ...]}`. Per event it does exactly what the function cannot avoid:
-BatchAnnotateImages for one gs:// URI (same request, retry and timeout as labeling.vision), then Publish
-of one result message of the real size and waiting for its id (labeling.publisher's client). No HTTP,
-no CloudEvent, no parsing, no verdict, no logging.
+with the wire fakes. Reads the deployed environment (with the emulator hosts) from os.environ. Per event
+it does exactly what the function cannot avoid: BatchAnnotateImages for one gs:// URI (same request,
+retry and timeout as labeling.vision), then Publish of one result message of the real size through
+labeling.publisher's client, waiting for its id. No HTTP, no CloudEvent, no parsing, no verdict, no
+logging.
+
+Protocol, so the benchmark can interleave floor and function blocks under the same machine load: each
+line on stdin is a number of events; the answer is one JSON line `{"latencies": [seconds, ...]}`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import bench  # noqa: F401  (puts function/ on sys.path)
@@ -25,9 +29,8 @@ from labeling.vision import build_request, read_response, vision_retry
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor")
-    parser.add_argument("--events", type=int, required=True)
-    parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--uri", required=True)
+    parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
 
     settings = Settings.from_env(os.environ)
@@ -59,12 +62,14 @@ def main() -> None:
 
     for _ in range(args.warmup):
         one_event()
-    latencies = []
-    for _ in range(args.events):
-        before = time.perf_counter()
-        one_event()
-        latencies.append(time.perf_counter() - before)
-    print(json.dumps({"latencies": latencies}))
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        latencies = []
+        for _ in range(int(line)):
+            before = time.perf_counter()
+            one_event()
+            latencies.append(time.perf_counter() - before)
+        print(json.dumps({"latencies": latencies}), flush=True)
 
 
 if __name__ == "__main__":

@@ -68,12 +68,11 @@ class Run:
     reconnects: int
 
 
-def sequential(host: str, port: int, bodies: Sequence[bytes]) -> Run:
-    """One delivery at a time on one connection."""
-    delivery = Delivery(host, port)
-    delivery.connect()
+def sequential(delivery: Delivery, bodies: Sequence[bytes]) -> Run:
+    """One delivery at a time on one (kept-alive) connection."""
     latencies = []
     failures = 0
+    reconnects = delivery.reconnects
     started = time.perf_counter()
     for body in bodies:
         before = time.perf_counter()
@@ -81,8 +80,7 @@ def sequential(host: str, port: int, bodies: Sequence[bytes]) -> Run:
         latencies.append(time.perf_counter() - before)
         failures += status != 200
     wall = time.perf_counter() - started
-    delivery.close()
-    return Run(latencies, wall, failures, delivery.reconnects)
+    return Run(latencies, wall, failures, delivery.reconnects - reconnects)
 
 
 def concurrent(host: str, port: int, bodies: Sequence[bytes], clients: int) -> Run:

@@ -194,6 +194,10 @@ def table(report: dict[str, Any]) -> str:
             f"{overhead['ratio_median']:.2f}x / {overhead['ratio_p99']:.2f}x",
         ),
         (
+            "  ratio function / (floor + hello-world HTTP)",
+            f"{overhead['ratio_median_vs_floor_plus_http']:.2f}x",
+        ),
+        (
             f"concurrency, THREADS={deployed['threads']} (as deployed)",
             _throughput(deployed),
         ),
