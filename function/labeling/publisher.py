@@ -25,10 +25,13 @@ def build_publisher_client(timeout_seconds: float) -> PublisherClient:
     """A publisher tuned for one message per invocation.
 
     Default batching holds each message up to 10 ms hoping for company; with max_messages=1 the batch
-    is full at once and commits immediately. Honours PUBSUB_EMULATOR_HOST.
+    is full at once and commits immediately. An infinite max_latency also stops the client from
+    starting a commit-timer thread on every publish (publisher/client.py
+    _ensure_commit_timer_runs_no_lock), which would have nothing left to commit: one thread less per
+    event. Honours PUBSUB_EMULATOR_HOST.
     """
     return PublisherClient(
-        batch_settings=pubsub_types.BatchSettings(max_messages=1, max_latency=0.001),
+        batch_settings=pubsub_types.BatchSettings(max_messages=1, max_latency=float("inf")),
         publisher_options=pubsub_types.PublisherOptions(
             retry=api_retry.Retry(
                 predicate=api_retry.if_exception_type(*RETRYABLE),
