@@ -7,16 +7,11 @@ gthread worker that serves every request (WORKERS=1, THREADS threads). Both proc
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fakes.function_server import FUNCTION_SOURCE, free_port
+from tests.fakes.function_server import FUNCTION_SOURCE, FunctionServer
 
 HELLO_WORLD_SOURCE = Path(__file__).resolve().parent / "hello_world" / "main.py"
 # Variables the function or the server read: the benchmark sets them explicitly, or leaves them unset
@@ -57,85 +52,13 @@ class Memory:
         return self.server + self.workers
 
 
-class ServerProcess:
-    """`python -m functions_framework` for `target` in `source`, started with exactly `env`."""
+class ServerProcess(FunctionServer):
+    """A FunctionServer that inherits nothing in CONTROLLED, plus what /proc says about it."""
 
     def __init__(
         self, env: Mapping[str, str], target: str = "label_image", source: Path = FUNCTION_SOURCE
     ) -> None:
-        self.port = free_port()
-        self.host = "127.0.0.1"
-        self._command = [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--target",
-            target,
-            "--source",
-            str(source),
-            "--signature-type",
-            "cloudevent",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-        ]
-        self._env = process_environment(env)
-        # A file, not a pipe: one log line per event must never block the server on a full pipe.
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def launch(self) -> float:
-        """Start the process; returns the perf_counter() taken just before Popen."""
-        started = time.perf_counter()
-        self.process = subprocess.Popen(
-            self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        return started
-
-    def connect(self, timeout: float = 60.0) -> socket.socket:
-        """A TCP connection, as soon as the server's port accepts one."""
-        assert self.process is not None
-        deadline = time.perf_counter() + timeout
-        while True:
-            try:
-                return socket.create_connection((self.host, self.port), timeout=timeout)
-            except ConnectionRefusedError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"functions-framework exited with {self.process.returncode}:\n"
-                        + self.output()
-                    ) from None
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"port {self.port} never accepted") from None
-                time.sleep(0.002)
-
-    def start(self) -> ServerProcess:
-        self.launch()
-        self.connect().close()
-        return self
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
-    def stop(self) -> str:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        output = self.output()
-        self._log.close()
-        return output
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(env, target, source, inherited=inherited_environment())
 
     @property
     def pid(self) -> int:
@@ -156,10 +79,14 @@ class ServerProcess:
         return sum(cpu_seconds(pid) for pid in (self.pid, *self.workers()))
 
 
+def inherited_environment() -> dict[str, str]:
+    """This process's environment without anything the function or server reads."""
+    return {name: value for name, value in os.environ.items() if name not in CONTROLLED}
+
+
 def process_environment(env: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without anything the function or server reads, plus `env`."""
-    base = {name: value for name, value in os.environ.items() if name not in CONTROLLED}
-    return {**base, **env, "PYTHONUNBUFFERED": "1"}
+    return {**inherited_environment(), **env, "PYTHONUNBUFFERED": "1"}
 
 
 def children(pid: int) -> list[int]:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 import requests
 
@@ -39,7 +40,11 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: floa
 
 
 class FunctionServer:
-    """`functions-framework --target label_image` with the given environment; a context manager."""
+    """`functions-framework --target label_image` with the given environment; a context manager.
+
+    `start()` returns once the server answers HTTP; `launch()` and `connect()` split that in two for
+    callers that time the start themselves (bench/ times a cold start to the first accepted socket).
+    """
 
     def __init__(
         self,
@@ -47,9 +52,12 @@ class FunctionServer:
         target: str = "label_image",
         source: Path = FUNCTION_SOURCE,
         port: int | None = None,
+        inherited: Mapping[str, str] | None = None,
     ) -> None:
+        """`inherited`: what the server sees beneath `env`; os.environ by default."""
+        self.host = "127.0.0.1"
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = f"http://{self.host}:{self.port}/"
         self._command = [
             sys.executable,
             "-m",
@@ -61,19 +69,45 @@ class FunctionServer:
             "--signature-type",
             "cloudevent",
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
         ]
-        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        base = os.environ if inherited is None else inherited
+        self._env = {**base, **env, "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a server that logs a line per event must never block on a full pipe.
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        self._final_output = ""
 
-    def start(self, timeout: float = 30.0) -> FunctionServer:
+    def launch(self) -> float:
+        """Start the process without waiting; returns the perf_counter() taken just before Popen."""
+        started = time.perf_counter()
         self.process = subprocess.Popen(
             self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT
         )
+        return started
+
+    def connect(self, timeout: float = 60.0) -> socket.socket:
+        """A TCP connection to a launched server, as soon as its port accepts one."""
+        assert self.process is not None, "launch() first"
+        deadline = time.perf_counter() + timeout
+        while True:
+            try:
+                return socket.create_connection((self.host, self.port), timeout=timeout)
+            except ConnectionRefusedError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"functions-framework exited with {self.process.returncode}:\n"
+                        + self.output()
+                    ) from None
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"port {self.port} never accepted") from None
+                time.sleep(0.002)
+
+    def start(self, timeout: float = 30.0) -> Self:
+        self.launch()
+        assert self.process is not None
         try:
             wait_until_serving(self.url, self.process, timeout)
         except (RuntimeError, TimeoutError) as error:
@@ -82,11 +116,13 @@ class FunctionServer:
 
     def output(self) -> str:
         """Everything the server printed so far."""
+        if self._log.closed:
+            return self._final_output
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
 
     def stop(self) -> str:
-        """Stop the server and return everything it printed."""
+        """Stop the server and return everything it printed; output() still returns it after."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -94,9 +130,11 @@ class FunctionServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        return self.output()
+        self._final_output = self.output()
+        self._log.close()
+        return self._final_output
 
-    def __enter__(self) -> FunctionServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
