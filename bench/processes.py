@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fakes.environment import FUNCTION_ENV_NAMES
 from tests.fakes.function_server import FUNCTION_SOURCE, FunctionServer
 
 HELLO_WORLD_SOURCE = Path(__file__).resolve().parent / "hello_world" / "main.py"
@@ -18,17 +19,7 @@ HELLO_WORLD_SOURCE = Path(__file__).resolve().parent / "hello_world" / "main.py"
 # (THREADS unset is functions-framework's default server configuration).
 CONTROLLED = frozenset(
     {
-        "PROJECT_ID",
-        "TOPIC_ID",
-        "BUCKET_NAME",
-        "TARGET_LABELS",
-        "MIN_SCORE",
-        "MAX_LABELS",
-        "VISION_FEATURES",
-        "VISION_TIMEOUT_SECONDS",
-        "PUBLISH_TIMEOUT_SECONDS",
-        "VISION_EMULATOR_HOST",
-        "PUBSUB_EMULATOR_HOST",
+        *FUNCTION_ENV_NAMES,
         "THREADS",
         "WORKERS",
         "CLOUD_RUN_TIMEOUT_SECONDS",

@@ -11,29 +11,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
+from tests.fakes.environment import BUCKET, FUNCTION_ENV_NAMES, PROJECT, TOPIC, function_environment
 from tests.fakes.events import binary_event, push_body
 from tests.fakes.function_server import FUNCTION_SOURCE
 from tests.fakes.pubsub import FakePubSub, Published
 from tests.fakes.vision import FakeVision
 
-PROJECT = "test-project"
-TOPIC = "ai-service-image-labeled"
 TOPIC_PATH = f"projects/{PROJECT}/topics/{TOPIC}"
-BUCKET = "test-images"
-
-FUNCTION_ENV_NAMES = (
-    "PROJECT_ID",
-    "TOPIC_ID",
-    "BUCKET_NAME",
-    "TARGET_LABELS",
-    "MIN_SCORE",
-    "MAX_LABELS",
-    "VISION_FEATURES",
-    "VISION_TIMEOUT_SECONDS",
-    "PUBLISH_TIMEOUT_SECONDS",
-    "VISION_EMULATOR_HOST",
-    "PUBSUB_EMULATOR_HOST",
-)
 
 
 def uri(path: str) -> str:
@@ -65,15 +49,7 @@ def pubsub() -> Iterator[FakePubSub]:
 @pytest.fixture
 def function_env(vision: FakeVision, pubsub: FakePubSub) -> dict[str, str]:
     """The environment infra/ deploys, pointed at the fakes; tests add or change keys before `app`."""
-    return {
-        "PROJECT_ID": PROJECT,
-        "TOPIC_ID": TOPIC,
-        "BUCKET_NAME": BUCKET,
-        "VISION_EMULATOR_HOST": vision.host,
-        "PUBSUB_EMULATOR_HOST": pubsub.host,
-        "VISION_TIMEOUT_SECONDS": "5",
-        "PUBLISH_TIMEOUT_SECONDS": "5",
-    }
+    return function_environment(vision.host, pubsub.host)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from google.cloud.pubsub_v1 import SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 from google.pubsub_v1 import types as pubsub_types
 
+from tests.fakes.environment import FUNCTION_ENV_NAMES, function_environment
 from tests.fakes.events import push_body
 from tests.fakes.function_server import FUNCTION_SOURCE, free_port
 from tests.fakes.pubsub import FakePubSub
@@ -42,21 +43,7 @@ DEFAULT_VISION = {
     "house.png": FakeImage(labels=CAT_LABELS),
 }
 
-ENVIRONMENT_NAMES = (
-    "PROJECT_ID",
-    "TOPIC_ID",
-    "BUCKET_NAME",
-    "TARGET_LABELS",
-    "MIN_SCORE",
-    "MAX_LABELS",
-    "VISION_FEATURES",
-    "VISION_TIMEOUT_SECONDS",
-    "PUBLISH_TIMEOUT_SECONDS",
-    "VISION_EMULATOR_HOST",
-    "PUBSUB_EMULATOR_HOST",
-    "STORAGE_EMULATOR_HOST",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-)
+ENVIRONMENT_NAMES = (*FUNCTION_ENV_NAMES, "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +86,13 @@ def environment(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_emulator)
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub.host)
-    # The function's deployed environment (infra/serverless.py), pointed at the fakes.
-    monkeypatch.setenv("PROJECT_ID", PROJECT)
-    monkeypatch.setenv("TOPIC_ID", "ai-service-image-labeled")
-    monkeypatch.setenv("BUCKET_NAME", BUCKET)
-    monkeypatch.setenv("VISION_EMULATOR_HOST", vision.host)
-    monkeypatch.setenv("VISION_TIMEOUT_SECONDS", "5")
-    monkeypatch.setenv("PUBLISH_TIMEOUT_SECONDS", "5")
+    # The function's deployed environment (infra/serverless.py), pointed at the fakes; smoke reads
+    # its PUBSUB_EMULATOR_HOST too.
+    deployed = function_environment(
+        vision.host, pubsub.host, PROJECT_ID=PROJECT, BUCKET_NAME=BUCKET
+    )
+    for name, value in deployed.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

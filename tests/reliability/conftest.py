@@ -16,12 +16,13 @@ import pytest
 from flask import Flask
 from functions_framework import create_app
 
+from tests.fakes.environment import FUNCTION_ENV_NAMES, PROJECT, function_environment
 from tests.fakes.events import binary_event, push_body
 from tests.fakes.function_server import FUNCTION_SOURCE
 from tests.fakes.grpc_server import Faults
 from tests.fakes.pubsub import FakePubSub
 from tests.fakes.vision import FakeVision
-from tests.function.conftest import BUCKET, FUNCTION_ENV_NAMES, PROJECT, TOPIC, TOPIC_PATH
+from tests.function.conftest import TOPIC_PATH
 
 SHAPES = ("push", "cloudevent")
 
@@ -42,21 +43,6 @@ def event(payload: Any, shape: str, message_id: str, label: str = "") -> Event:
         return Event({"Content-Type": "application/json"}, body, label)
     headers, data = binary_event(payload, message_id)
     return Event(headers, data, label)
-
-
-def function_environment(
-    vision: FakeVision, pubsub: FakePubSub, **overrides: str
-) -> dict[str, str]:
-    return {
-        "PROJECT_ID": PROJECT,
-        "TOPIC_ID": TOPIC,
-        "BUCKET_NAME": BUCKET,
-        "VISION_EMULATOR_HOST": vision.host,
-        "PUBSUB_EMULATOR_HOST": pubsub.host,
-        "VISION_TIMEOUT_SECONDS": "5",
-        "PUBLISH_TIMEOUT_SECONDS": "5",
-        **overrides,
-    }
 
 
 class Stack:
@@ -95,7 +81,7 @@ def running_stack(
     with ExitStack() as stack, pytest.MonkeyPatch.context() as monkeypatch:
         stack.enter_context(vision.server())
         stack.enter_context(pubsub.server())
-        env = function_environment(vision, pubsub, **env_overrides)
+        env = function_environment(vision.host, pubsub.host, **env_overrides)
         set_environment(monkeypatch, env)
         app = create_app("label_image", str(FUNCTION_SOURCE), "cloudevent")
         yield Stack(vision, pubsub, env, app)

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.fakes.environment import function_environment
 from tests.fakes.function_server import FunctionServer
 from tests.fakes.grpc_server import Faults
 from tests.fakes.pubsub import FakePubSub
 from tests.fakes.redelivery import ACK_STATUSES, Redeliverer, RedeliveryReport
 from tests.fakes.vision import FakeVision
 from tests.function.conftest import TOPIC_PATH, log_lines
-from tests.reliability.conftest import Event, function_environment
+from tests.reliability.conftest import Event
 from tests.reliability.workload import check_terminal_results, events, make_cases, register_images
 
 pytestmark = pytest.mark.slow
@@ -137,8 +138,8 @@ def served() -> Iterator[Served]:
     pubsub = FakePubSub(faults=faults(12), known_topics={TOPIC_PATH})
     with vision.server(), pubsub.server():
         env = function_environment(
-            vision,
-            pubsub,
+            vision.host,
+            pubsub.host,
             VISION_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
             PUBLISH_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
             THREADS=str(SERVER_THREADS),
