@@ -14,7 +14,7 @@ from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException
 
 from labeling.config import Settings
-from labeling.logs import log_event
+from labeling.logs import log_outcome
 from labeling.runtime import build_service
 
 service = build_service(Settings.from_env(os.environ))
@@ -62,8 +62,15 @@ def acknowledge_unconvertible(error: Exception) -> tuple[str, int] | HTTPExcepti
 
 
 def _drop(reason: str) -> tuple[str, int]:
-    log_event(
-        "ERROR", f"request dropped: {reason}", status="dropped", error_code="MALFORMED_ENVELOPE"
+    log_outcome(
+        "ERROR",
+        f"request dropped: {reason}",
+        image_id=None,
+        status="dropped",
+        matched=False,
+        error_code="MALFORMED_ENVELOPE",
+        source_message_id=None,
+        latency_seconds=None,
     )
     return "", 204
 

@@ -22,6 +22,9 @@ DEFAULT_MAX_LABELS = 10
 DEFAULT_VISION_FEATURES = "LABEL_DETECTION"
 DEFAULT_VISION_TIMEOUT_SECONDS = 20.0
 DEFAULT_PUBLISH_TIMEOUT_SECONDS = 10.0
+# How long a call retries transient errors before giving up, within its timeout: long enough to ride
+# out a blip, short enough that lasting trouble becomes a quick 5xx and Pub/Sub's backoff takes over.
+IN_CALL_RETRY_SECONDS = 2.0
 MAX_LABELS_LIMIT = 1000
 # Event-driven functions time out after at most 540 s; a budget beyond that could never be used.
 MAX_TIMEOUT_SECONDS = 540.0
@@ -151,7 +154,7 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
 
 
 def _target_labels(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("TARGET_LABELS", DEFAULT_TARGET_LABELS)
+    raw = env.get("TARGET_LABELS", "").strip() or DEFAULT_TARGET_LABELS
     labels = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
     if not labels:
         raise ConfigError(

@@ -40,3 +40,5 @@ class ImageFailed(Exception):
 
 class TransientError(Exception):
     """Trouble that is not the message's fault: the message must be redelivered."""
+
+    image_id: MessageId | None = None  # set once known, for the log line

@@ -19,11 +19,41 @@ def _clip(value: object) -> object:
 
 
 def log_event(severity: str, message: str, stream: TextIO | None = None, **fields: object) -> None:
-    """Write one log line; None-valued fields are left out."""
+    """Write one log line with the given fields (None is written as null)."""
     entry = {"severity": severity, "message": _clip(message)}
-    entry.update({key: _clip(value) for key, value in fields.items() if value is not None})
+    entry.update({key: _clip(value) for key, value in fields.items()})
     # ensure_ascii escapes control and bidi characters, so a hostile value cannot forge log lines.
     line = json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str)
     target = stream or sys.stdout
     target.write(line + "\n")
     target.flush()
+
+
+def log_outcome(
+    severity: str,
+    message: str,
+    *,
+    image_id: object,
+    status: str,
+    matched: bool,
+    source_message_id: str | None,
+    latency_seconds: float | None,
+    error_code: str | None = None,
+    path: str | None = None,
+) -> None:
+    """The one line each event gets: the same keys every time, null where a value is unknown.
+
+    `latency` uses Cloud Logging's duration format ("0.012s"); `latency_ms` is the same as a number.
+    """
+    log_event(
+        severity,
+        message,
+        id=image_id,
+        status=status,
+        matched=matched,
+        error_code=error_code,
+        path=path,
+        source_message_id=source_message_id,
+        latency=None if latency_seconds is None else f"{latency_seconds:.6f}s",
+        latency_ms=None if latency_seconds is None else round(latency_seconds * 1000, 3),
+    )

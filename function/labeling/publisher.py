@@ -7,6 +7,7 @@ from google.api_core import retry as api_retry
 from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1 import types as pubsub_types
 
+from labeling.config import IN_CALL_RETRY_SECONDS
 from labeling.errors import TransientError
 
 # The client's own retryable codes for Publish (publisher_client_config: UNAVAILABLE, ABORTED, ...).
@@ -36,9 +37,9 @@ def build_publisher_client(timeout_seconds: float) -> PublisherClient:
             retry=api_retry.Retry(
                 predicate=api_retry.if_exception_type(*RETRYABLE),
                 initial=0.1,
-                maximum=2.0,
+                maximum=1.0,
                 multiplier=2.0,
-                timeout=timeout_seconds,
+                timeout=min(timeout_seconds, IN_CALL_RETRY_SECONDS),
             ),
             timeout=timeout_seconds,
         ),

@@ -21,7 +21,7 @@ from labeling import message as messages
 from labeling import result as results
 from labeling.config import Feature, Settings
 from labeling.errors import BadMessage, ImageFailed, MessageId, TransientError
-from labeling.logs import log_event
+from labeling.logs import log_outcome
 from labeling.verdict import Match, decide, no_match
 from labeling.vision import Annotation
 
@@ -60,24 +60,27 @@ class LabelingService:
         try:
             outcome = self._process(event_type, data, source_message_id)
         except TransientError as error:
-            log_event(
+            log_outcome(
                 "ERROR",
                 f"transient failure, the message will be redelivered: {error}",
+                image_id=error.image_id,
                 status="retry",
+                matched=False,
+                error_code="TRANSIENT",
                 source_message_id=source_message_id,
-                latency_ms=self._elapsed_ms(started),
+                latency_seconds=self._clock() - started,
             )
             raise
-        log_event(
+        log_outcome(
             _SEVERITY[outcome.status],
             _summary(outcome),
-            id=outcome.image_id,
+            image_id=outcome.image_id,
             status=outcome.status,
             matched=outcome.matched,
             error_code=outcome.error_code,
             path=outcome.result["path"] if outcome.result else None,
             source_message_id=source_message_id,
-            latency_ms=self._elapsed_ms(started),
+            latency_seconds=self._clock() - started,
         )
         return outcome
 
@@ -99,6 +102,9 @@ class LabelingService:
             )
         try:
             annotation = self._annotate(request.uri)
+        except TransientError as error:
+            error.image_id = request.image_id
+            raise
         except ImageFailed as error:
             return self._fail(
                 image_id=request.image_id,
@@ -151,10 +157,11 @@ class LabelingService:
 
     def _send(self, result: dict[str, Any]) -> None:
         data, attributes = results.encode(result)
-        self._publish(data, attributes)
-
-    def _elapsed_ms(self, started: float) -> float:
-        return round((self._clock() - started) * 1000, 1)
+        try:
+            self._publish(data, attributes)
+        except TransientError as error:
+            error.image_id = result["id"]
+            raise
 
 
 _SEVERITY = {"labeled": "INFO", "failed": "WARNING", "dropped": "ERROR"}

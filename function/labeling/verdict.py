@@ -40,7 +40,7 @@ def decide(
 ) -> Match:
     """Match the best-scoring label or object whose name is a target (case-insensitively).
 
-    When Safe Search was requested, an image it rates unsafe (or did not rate) never matches.
+    When Safe Search was requested, an image it rates unsafe never matches.
     """
     wanted = {target.casefold() for target in targets}
     candidates = [(label.score, label.description, "label") for label in annotation.labels] + [
@@ -53,7 +53,8 @@ def decide(
     ]
     if not hits:
         return no_match(targets, threshold)
-    if safe_search_requested and (annotation.safe_search is None or annotation.safe_search.unsafe):
+    safety = annotation.safe_search
+    if safe_search_requested and safety is not None and safety.unsafe:
         return Match(matched=False, targets=targets, threshold=threshold, reason="UNSAFE_CONTENT")
     score, name, source = max(hits, key=lambda hit: hit[0])
     return Match(

@@ -14,7 +14,7 @@ from google.api_core import exceptions as api_exceptions
 from google.api_core import retry as api_retry
 from google.cloud import vision_v1
 
-from labeling.config import Feature, Settings
+from labeling.config import IN_CALL_RETRY_SECONDS, Feature, Settings
 from labeling.errors import ImageFailed, TransientError
 
 # Per-image codes (google.rpc.Code) that mean the image itself cannot be labeled.
@@ -72,13 +72,13 @@ class Annotation:
 
 
 def vision_retry(budget_seconds: float) -> api_retry.Retry:
-    """Retry transient call errors with backoff, all attempts together within the budget."""
+    """Retry transient call errors with backoff for a short window inside the budget."""
     return api_retry.Retry(
         predicate=api_retry.if_exception_type(*RETRYABLE),
         initial=0.1,
-        maximum=2.0,
+        maximum=1.0,
         multiplier=2.0,
-        timeout=budget_seconds,
+        timeout=min(budget_seconds, IN_CALL_RETRY_SECONDS),
     )
 
 

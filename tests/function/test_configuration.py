@@ -70,6 +70,11 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.topic_path == "projects/test-project/topics/ai-service-image-labeled"
 
 
+@pytest.mark.parametrize("name", ["TARGET_LABELS", "MIN_SCORE", "MAX_LABELS", "VISION_FEATURES"])
+def test_an_empty_optional_variable_means_its_default(name: str) -> None:
+    assert Settings.from_env({**BASE, name: ""}) == Settings.from_env(BASE)
+
+
 def test_results_go_to_the_configured_topic_only(
     deliver: Deliver, vision: FakeVision, pubsub: FakePubSub
 ) -> None:

@@ -85,5 +85,8 @@ def test_each_event_logs_exactly_one_structured_line(
     assert lines[0]["id"] == 1
     assert lines[0]["matched"] is True
     assert lines[1]["error_code"] == "FOREIGN_BUCKET"
+    required = {"severity", "message", "id", "status", "matched", "latency", "source_message_id"}
+    assert all(required <= line.keys() for line in lines), lines
+    assert lines[2]["id"] is None
     assert all(isinstance(line["latency_ms"], float) for line in lines)
     assert all(line["message"] for line in lines)

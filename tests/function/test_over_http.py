@@ -59,6 +59,10 @@ def test_a_transient_vision_failure_over_http_is_a_5xx_so_pubsub_redelivers(
     assert pubsub.messages() == []
     [line] = [line for line in log_lines(output) if line.get("status") == "retry"]
     assert line["severity"] == "ERROR"
+    assert line["id"] == 1
+    assert line["matched"] is False
+    assert line["error_code"] == "TRANSIENT"
+    assert line["latency"].endswith("s")
 
 
 def test_the_server_refuses_to_start_without_its_topic_and_names_the_variable(

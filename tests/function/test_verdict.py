@@ -1,0 +1,54 @@
+"""The verdict on its own: which label matches, at which threshold, and what Safe Search vetoes."""
+
+from __future__ import annotations
+
+from labeling.verdict import decide
+from labeling.vision import Annotation, DetectedObject, Label, SafeSearch
+
+BIKE = Label(description="Bicycle", score=0.9, mid="/m/0199g", topicality=0.9)
+SAFE = SafeSearch(likelihoods={"adult": "VERY_UNLIKELY"}, unsafe=False)
+UNSAFE = SafeSearch(likelihoods={"adult": "VERY_LIKELY"}, unsafe=True)
+
+
+def test_the_best_scoring_target_wins_across_labels_and_objects() -> None:
+    annotation = Annotation(
+        labels=(BIKE,), objects=(DetectedObject(name="bicycle", score=0.95, mid="/m/obj"),)
+    )
+
+    match = decide(annotation, ("Bicycle",), 0.5, safe_search_requested=False)
+
+    assert (match.matched, match.label, match.score, match.source) == (
+        True,
+        "bicycle",
+        0.95,
+        "object",
+    )
+
+
+def test_nothing_matches_below_the_threshold_or_without_a_target() -> None:
+    assert not decide(Annotation(labels=(BIKE,)), ("Bicycle",), 0.91, False).matched
+    assert not decide(Annotation(labels=(BIKE,)), ("Tricycle",), 0.1, False).matched
+    assert not decide(Annotation(labels=()), ("Bicycle",), 0.0, False).matched
+
+
+def test_a_threshold_of_zero_or_one_is_inclusive() -> None:
+    perfect = Label(description="Bicycle", score=1.0, mid="", topicality=1.0)
+
+    assert decide(Annotation(labels=(BIKE,)), ("Bicycle",), 0.0, False).matched
+    assert decide(Annotation(labels=(perfect,)), ("Bicycle",), 1.0, False).matched
+
+
+def test_safe_search_vetoes_unsafe_images_only_when_it_was_requested() -> None:
+    unsafe = Annotation(labels=(BIKE,), safe_search=UNSAFE)
+
+    vetoed = decide(unsafe, ("Bicycle",), 0.5, safe_search_requested=True)
+
+    assert (vetoed.matched, vetoed.reason, vetoed.label) == (False, "UNSAFE_CONTENT", None)
+    assert decide(Annotation(labels=(BIKE,), safe_search=SAFE), ("Bicycle",), 0.5, True).matched
+
+
+def test_a_missing_safe_search_answer_is_not_taken_for_unsafe_content() -> None:
+    match = decide(Annotation(labels=(BIKE,), safe_search=None), ("Bicycle",), 0.5, True)
+
+    assert match.matched
+    assert match.reason is None
