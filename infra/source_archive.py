@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ EXCLUDED_DIRECTORIES = frozenset(
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".zip", ".egg-info")
 EXCLUDED_FILE_PREFIXES = ("test_",)
 EXCLUDED_FILE_NAMES = frozenset({"conftest.py"})
+# Where archives go when the checkout's build/ cannot be written (under the system temp dir).
+FALLBACK_DIRECTORY = "ai-service-function-archives"
 # A fixed timestamp (the zip format's epoch) so the same files always give the same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -107,10 +110,20 @@ def build_archive(source: Path, output_directory: Path) -> SourceArchive:
     """Writes `<function>-<sha256[:16]>.zip` into `output_directory` (atomically) and describes it."""
     digest = source_digest(source)
     name = object_name(digest)
+    try:
+        path = _write_archive(source, output_directory, name)
+    except OSError:
+        # A read-only checkout (or no room under build/): the file only has to outlive the
+        # upload, and its name is still the content hash, so a temporary directory will do.
+        path = _write_archive(source, Path(tempfile.gettempdir()) / FALLBACK_DIRECTORY, name)
+    return SourceArchive(digest=digest, object_name=name, path=path, files=source_files(source))
+
+
+def _write_archive(source: Path, output_directory: Path, name: str) -> Path:
     output_directory.mkdir(parents=True, exist_ok=True)
     path = output_directory / name
     if not path.exists():
         temporary = output_directory / f".{name}.{os.getpid()}.tmp"
         temporary.write_bytes(archive_bytes(source))
         temporary.replace(path)
-    return SourceArchive(digest=digest, object_name=name, path=path, files=source_files(source))
+    return path

@@ -16,7 +16,7 @@ from source_archive import (
     source_files,
 )
 
-from tests.infra.conftest import write_function_tree
+from tests.infra.conftest import FUNCTION_SOURCE_VARIABLE, write_function_tree
 from tests.infra.harness import REPOSITORY, ProgramRun, run_program
 
 
@@ -112,13 +112,11 @@ def test_the_deployed_object_is_named_after_the_source_hash(
 def test_a_code_change_gives_the_program_a_new_object_name(
     function_tree: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import settings as infra_settings
-
     changed = tmp_path / "changed"
     shutil.copytree(function_tree, changed)
     (changed / "main.py").write_text("def label_image(event):\n    return 1\n")
     before = run_program().one("gcp:storage/bucketObject:BucketObject").inputs["name"]
-    monkeypatch.setattr(infra_settings, "DEFAULT_FUNCTION_SOURCE", changed)
+    monkeypatch.setenv(FUNCTION_SOURCE_VARIABLE, str(changed))
     after = run_program().one("gcp:storage/bucketObject:BucketObject").inputs["name"]
     assert before != after
 
