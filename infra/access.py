@@ -68,7 +68,8 @@ class FunctionAccess(pulumi.ComponentResource):
                 f"{name}-build-writes-images",
                 project=args.project,
                 location=args.region,
-                repository=args.repository.name,
+                # The repository_id we set (the provider's `name` is computed from it).
+                repository=args.repository.repository_id,
                 role="roles/artifactregistry.writer",
                 member=build,
                 opts=child,

@@ -16,6 +16,17 @@ from source_archive import build_archive
 from storage import Storage, StorageArgs
 
 
+def require_project_number(project: str, number: str | None) -> str:
+    """The project number, or a clear error (it names the Pub/Sub agent and gcf-v2-sources)."""
+    if not number:
+        raise pulumi.RunError(
+            f"gcp.organizations.get_project({project!r}) returned no project number; the stack "
+            "needs it for the Pub/Sub service agent (service-<number>@gcp-sa-pubsub...) and the "
+            "gcf-v2-sources bucket. A test's mocks must answer getProject with {'number': ...}."
+        )
+    return str(number)
+
+
 def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
     """Declares every resource; the returned mapping is what __main__ exports."""
     archive = build_archive(settings.function_source, settings.archive_directory)
@@ -34,7 +45,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
         opts=pulumi.InvokeOutputOptions(
             depends_on=list(apis.needed_by("cloudresourcemanager.googleapis.com"))
         ),
-    ).number
+    ).number.apply(lambda number: require_project_number(settings.project, number))
 
     identities = ServiceIdentities(
         "identity",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from identity import member
-from messaging import NEVER_EXPIRE, SEVEN_DAYS
+from identity import account_path, member
+from messaging import NEVER_EXPIRE, SEVEN_DAYS, topic_path
 from settings import PUSH_SUBSCRIPTION, Settings
 
 
@@ -62,7 +62,7 @@ class Delivery(pulumi.ComponentResource):
         # only projects whose agent predates 2021-04-08 get this automatically.
         self.token_creator_grant = gcp.serviceaccount.IAMMember(
             f"{name}-pubsub-agent-signs-as-invoker",
-            service_account_id=args.invoker_account.name,
+            service_account_id=account_path(args.invoker_account, settings.project),
             role="roles/iam.serviceAccountTokenCreator",
             member=agent,
             opts=child,
@@ -83,7 +83,7 @@ class Delivery(pulumi.ComponentResource):
             f"{name}-push",
             project=settings.project,
             name=PUSH_SUBSCRIPTION,
-            topic=args.new_image_topic.id,
+            topic=topic_path(args.new_image_topic, settings.project),
             # At least the function timeout, so a slow success is not redelivered meanwhile.
             ack_deadline_seconds=settings.ack_deadline_seconds,
             message_retention_duration=SEVEN_DAYS,
@@ -100,7 +100,7 @@ class Delivery(pulumi.ComponentResource):
                 maximum_backoff=f"{settings.maximum_backoff_seconds}s",
             ),
             dead_letter_policy=gcp.pubsub.SubscriptionDeadLetterPolicyArgs(
-                dead_letter_topic=args.dead_letter_topic.id,
+                dead_letter_topic=topic_path(args.dead_letter_topic, settings.project),
                 max_delivery_attempts=settings.max_delivery_attempts,
             ),
             labels={**args.labels, "component": "delivery"},

@@ -68,3 +68,15 @@ class ServiceIdentities(pulumi.ComponentResource):
 def member(account: gcp.serviceaccount.Account) -> pulumi.Output[str]:
     """The IAM member string of a service account."""
     return account.email.apply(lambda email: f"serviceAccount:{email}")
+
+
+def account_path(account: gcp.serviceaccount.Account, project: str) -> pulumi.Output[str]:
+    """`projects/{project}/serviceAccounts/{email}`, the account's resource name.
+
+    Built from the email (not the provider's `name`/`id`) so it never depends on how those are
+    computed; `.apply` keeps the dependency on the account. Format: pulumi-gcp
+    serviceaccount.IAMMember service_account_id ("fully-qualified name", import id
+    projects/{project}/serviceAccounts/{email}) and Cloud Functions v2 BuildConfig.service_account
+    ("projects/{projectId}/serviceAccounts/{serviceAccountEmail}").
+    """
+    return account.email.apply(lambda email: f"projects/{project}/serviceAccounts/{email}")

@@ -21,6 +21,15 @@ NEVER_EXPIRE = gcp.pubsub.SubscriptionExpirationPolicyArgs(ttl="")
 SEVEN_DAYS = "604800s"
 
 
+def topic_path(topic: gcp.pubsub.Topic, project: str) -> pulumi.Output[str]:
+    """`projects/{project}/topics/{name}`, from the name we set (`.apply` keeps the dependency).
+
+    pulumi-gcp pubsub.Subscription topic: "of the form projects/{project}/topics/{{name}}";
+    dead_letter_policy.dead_letter_topic: "Format is projects/{project}/topics/{topic}".
+    """
+    return topic.name.apply(lambda name: f"projects/{project}/topics/{name}")
+
+
 @dataclass(frozen=True)
 class MessagingArgs:
     project: str
@@ -73,7 +82,7 @@ class Messaging(pulumi.ComponentResource):
             f"{name}-dead-letter",
             project=args.project,
             name=DEAD_LETTER_SUBSCRIPTION,
-            topic=self.dead_letter_topic.id,
+            topic=topic_path(self.dead_letter_topic, args.project),
             ack_deadline_seconds=60,
             message_retention_duration=SEVEN_DAYS,
             expiration_policy=NEVER_EXPIRE,
@@ -85,7 +94,7 @@ class Messaging(pulumi.ComponentResource):
             f"{name}-results",
             project=args.project,
             name=RESULTS_SUBSCRIPTION,
-            topic=self.labeled_topic.id,
+            topic=topic_path(self.labeled_topic, args.project),
             ack_deadline_seconds=60,
             message_retention_duration=SEVEN_DAYS,
             expiration_policy=NEVER_EXPIRE,

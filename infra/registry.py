@@ -13,6 +13,20 @@ KEEP_IMAGE_VERSIONS = 5
 DELETE_AFTER = "2592000s"  # 30 days
 
 
+def repository_path(
+    repository: gcp.artifactregistry.Repository, project: str, region: str
+) -> pulumi.Output[str]:
+    """`projects/{project}/locations/{region}/repositories/{id}`, from the id we set.
+
+    Cloud Functions v2 BuildConfig.docker_repository "must match the pattern
+    projects/{project}/locations/{location}/repositories/{repository}"; `.apply` keeps the
+    dependency on the repository.
+    """
+    return repository.repository_id.apply(
+        lambda repository_id: f"projects/{project}/locations/{region}/repositories/{repository_id}"
+    )
+
+
 @dataclass(frozen=True)
 class FunctionRegistryArgs:
     project: str

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+from identity import account_path
+from registry import repository_path
 from settings import ENTRY_POINT, FUNCTION_NAME, FUNCTION_RUNTIME, Settings
 
 functions = gcp.cloudfunctionsv2
@@ -53,10 +55,11 @@ class LabelingFunction(pulumi.ComponentResource):
                         object=args.source_object.name,
                     )
                 ),
-                # The API wants the account's resource name (projects/-/serviceAccounts/...),
-                # which is the Account's id, not its email.
-                service_account=args.build_account.id,
-                docker_repository=args.repository.id,
+                # Resource names, not the email (formats: identity.account_path, registry.py).
+                service_account=account_path(args.build_account, settings.project),
+                docker_repository=repository_path(
+                    args.repository, settings.project, settings.region
+                ),
             ),
             service_config=functions.FunctionServiceConfigArgs(
                 service_account_email=args.runtime_account.email,
@@ -85,4 +88,6 @@ def _uri(config: functions.outputs.FunctionServiceConfig | None) -> str:
 
 
 def _service(config: functions.outputs.FunctionServiceConfig | None) -> str:
-    return (config.service if config else None) or ""
+    # Gen2 names the Cloud Run service after the function; a mock that leaves it out still gets
+    # an invoker grant on the right service instead of on "".
+    return (config.service if config else None) or FUNCTION_NAME
