@@ -133,13 +133,28 @@ def test_invalid_values_are_rejected_with_what_was_expected(
 @pytest.mark.parametrize(
     ("project", "region", "message"),
     [
-        ("Bad_Project", None, r"gcp:project must be a project id"),
+        ("Bad_Project", None, r"gcp:project must be a project id \(lowercase"),
+        ("my project", None, r"gcp:project must be a project id .*got 'my project'"),
+        ("projects/my-project", None, r"gcp:project must be a project id"),
+        (" my-project", None, r"gcp:project must be a project id"),
         (PROJECT, "moon", r"gcp:region must be a region such as us-central1, got 'moon'"),
     ],
 )
 def test_invalid_project_or_region(project: str, region: str | None, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(project, region, {})
+
+
+@pytest.mark.parametrize("project", ["p", "proj", "test", "my-project-123", "a-1"])
+def test_short_project_ids_that_mocks_use_are_accepted(project: str) -> None:
+    settings = load_settings(project, None, {})
+    assert settings.project == project
+    assert settings.images_bucket_name == f"{project}-ai-service-images"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("True", True), ("true", True), ("False", False)])
+def test_booleans_accept_python_spelling(raw: str, expected: bool) -> None:
+    assert load(forceDestroy=raw).force_destroy is expected
 
 
 def test_concurrency_one_allows_fractional_cpu() -> None:
@@ -207,8 +222,9 @@ def test_dev_stack_config_is_valid_without_a_project_id() -> None:
     document = yaml.safe_load((REPOSITORY / "Pulumi.dev.yaml").read_text())
     config: dict[str, object] = document["config"]
     assert "gcp:project" not in config
+    # As __main__ turns config into text: str(), so a YAML true arrives as "True".
     values = {
-        key.split(":", 1)[1]: str(value).lower() if isinstance(value, bool) else str(value)
+        key.split(":", 1)[1]: str(value)
         for key, value in config.items()
         if key.startswith("ai-service:")
     }
