@@ -105,7 +105,7 @@ smoke: $(VENV)/.installed pulumi-login
 	@outputs="$$($(PULUMI) stack output --json --stack "$(STACK)")"; \
 	output() { $(BIN)/python -c 'import json, sys; o = json.loads(sys.argv[1]); n = sys.argv[2]; print(o[n]) if o.get(n) else sys.exit(f"error: stack $(STACK) has no output {n}: run make deploy first")' "$$outputs" "$$1"; }; \
 	project="$$(output project)"; bucket="$$(output imagesBucket)"; \
-	topic="$$(output newImageTopic)"; subscription="$$(output resultsSubscription)"; \
+	topic="$$(output newImageTopic)"; subscription="$$(output userServiceSubscription)"; \
 	set -x; \
 	$(BIN)/python -m ops.smoke --project "$$project" --bucket "$$bucket" --topic "$$topic" \
 		--subscription "$$subscription" --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES)

@@ -44,7 +44,7 @@ class Messaging(pulumi.ComponentResource):
     labeled_topic: gcp.pubsub.Topic
     dead_letter_topic: gcp.pubsub.Topic
     dead_letter_subscription: gcp.pubsub.Subscription
-    results_subscription: gcp.pubsub.Subscription
+    user_service_subscription: gcp.pubsub.Subscription
 
     def __init__(
         self, name: str, args: MessagingArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,7 +90,7 @@ class Messaging(pulumi.ComponentResource):
             opts=child,
         )
         # Why: the User-Service (and the smoke test) pull the labeling results from here.
-        self.results_subscription = gcp.pubsub.Subscription(
+        self.user_service_subscription = gcp.pubsub.Subscription(
             f"{name}-results",
             project=args.project,
             name=RESULTS_SUBSCRIPTION,
@@ -107,6 +107,6 @@ class Messaging(pulumi.ComponentResource):
                 "labeled_topic": self.labeled_topic.name,
                 "dead_letter_topic": self.dead_letter_topic.name,
                 "dead_letter_subscription": self.dead_letter_subscription.name,
-                "results_subscription": self.results_subscription.name,
+                "user_service_subscription": self.user_service_subscription.name,
             }
         )

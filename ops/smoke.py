@@ -52,7 +52,7 @@ OUTPUT_NAMES = {
     "project": "project",
     "bucket": "imagesBucket",
     "topic": "newImageTopic",
-    "subscription": "resultsSubscription",
+    "subscription": "userServiceSubscription",
 }
 
 # A Pull can fail transiently (or, on real Pub/Sub, end with DEADLINE_EXCEEDED when nothing arrived in
@@ -509,7 +509,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--bucket", help="images bucket (output: imagesBucket)")
     parser.add_argument("--topic", help="new-image topic, name or path (output: newImageTopic)")
     parser.add_argument(
-        "--subscription", help="User-Service results subscription (output: resultsSubscription)"
+        "--subscription", help="User-Service results subscription (output: userServiceSubscription)"
     )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait for results"

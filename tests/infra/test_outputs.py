@@ -20,13 +20,13 @@ def test_outputs(default_run: ProgramRun) -> None:
         "imagesBucket": f"{PROJECT_ID}-ai-service-images",
         "newImageTopic": "user-service-new-image",
         "labeledTopic": "ai-service-image-labeled",
-        "resultsSubscription": "user-service-image-labeled",
+        "userServiceSubscription": "user-service-image-labeled",
         "deadLetterTopic": "ai-service-image-labeling-dead-letter",
         "deadLetterSubscription": "ai-service-image-labeling-dead-letter",
         "pushSubscription": "ai-service-image-labeling-push",
         "functionName": "ai-service-image-labeling",
         "functionUri": "https://ai-service-image-labeling-7g5hx2aq-uc.a.run.app",
-        "runtimeServiceAccount": f"ai-service-sa@{PROJECT_ID}.iam.gserviceaccount.com",
+        "runtimeServiceAccountEmail": f"ai-service-sa@{PROJECT_ID}.iam.gserviceaccount.com",
         "sourceObject": default_run.one("gcp:storage/bucketObject:BucketObject").inputs["name"],
     }
 

@@ -98,7 +98,7 @@ def test_every_image_labeled_exits_zero_and_prints_the_table(
                 "project": PROJECT,
                 "imagesBucket": BUCKET,
                 "newImageTopic": "user-service-new-image",
-                "resultsSubscription": "user-service-image-labeled",
+                "userServiceSubscription": "user-service-image-labeled",
                 "functionName": "ai-service-image-labeling",
             }
         )
@@ -375,7 +375,7 @@ def test_make_smoke_passes_the_stack_outputs_to_the_tool(
         "project": PROJECT,
         "imagesBucket": BUCKET,
         "newImageTopic": "user-service-new-image",
-        "resultsSubscription": "user-service-image-labeled",
+        "userServiceSubscription": "user-service-image-labeled",
     }
     pulumi.write_text(
         "#!/bin/sh\n"
