@@ -59,14 +59,18 @@ class LabelingService:
         source_message_id = messages.source_message_id(event_id, data)
         try:
             outcome = self._process(event_type, data, source_message_id)
-        except TransientError as error:
+        except Exception as error:
+            # TransientError is expected trouble; anything else is a bug, still never acknowledged:
+            # both are redelivered, and both get the event's one log line before the framework's 500.
+            transient = isinstance(error, TransientError)
             log_outcome(
                 "ERROR",
-                f"transient failure, the message will be redelivered: {error}",
-                image_id=error.image_id,
+                f"{'transient failure' if transient else 'unexpected error'}, the message will be "
+                f"redelivered: {type(error).__name__}: {error}",
+                image_id=error.image_id if isinstance(error, TransientError) else None,
                 status="retry",
                 matched=False,
-                error_code="TRANSIENT",
+                error_code="TRANSIENT" if transient else "INTERNAL",
                 source_message_id=source_message_id,
                 latency_seconds=self._clock() - started,
             )

@@ -90,3 +90,28 @@ def test_each_event_logs_exactly_one_structured_line(
     assert lines[2]["id"] is None
     assert all(isinstance(line["latency_ms"], float) for line in lines)
     assert all(line["message"] for line in lines)
+
+
+def test_an_unexpected_error_is_logged_once_and_the_message_redelivered(
+    pubsub: FakePubSub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug must never acknowledge a message without a result: 5xx, so Pub/Sub keeps it."""
+    from labeling.config import Settings
+    from labeling.service import LabelingService
+    from labeling.vision import Annotation
+
+    def broken(_uri: str) -> Annotation:
+        raise KeyError("a bug")
+
+    settings = Settings(project_id="p", topic_id="t", bucket_name="test-images")
+    service = LabelingService(settings, annotate=broken, publish=lambda d, a: "1")
+    data = push_body({"id": 9, "path": "x.jpg"}, message_id="m-9")
+    capsys.readouterr()
+
+    with pytest.raises(KeyError):
+        service.handle("google.cloud.pubsub.topic.v1.messagePublished", "m-9", data)
+
+    [line] = log_lines(capsys.readouterr().out)
+    assert (line["severity"], line["status"], line["error_code"]) == ("ERROR", "retry", "INTERNAL")
+    assert line["source_message_id"] == "m-9"
+    assert results(pubsub) == []
