@@ -105,9 +105,12 @@ def test_an_unexpected_error_is_logged_once_and_the_message_redelivered(
 
     settings = Settings(project_id="p", topic_id="t", bucket_name="test-images")
     published: list[bytes] = []
-    service = LabelingService(
-        settings, annotate=broken, publish=lambda data, _: published.append(data) or "1"
-    )
+
+    def publish(data: bytes, _attributes: dict[str, str]) -> str:
+        published.append(data)
+        return "1"
+
+    service = LabelingService(settings, annotate=broken, publish=publish)
     data = push_body({"id": 9, "path": "x.jpg"}, message_id="m-9")
     capsys.readouterr()
 
