@@ -68,13 +68,9 @@ class Settings:
                 "(the function needs PROJECT_ID, TOPIC_ID and BUCKET_NAME to know where to read "
                 "images and where to publish results)"
             )
-        project_id = _matching(env, "PROJECT_ID", _NAME, "a project id, not a path")
-        topic_id = _matching(
-            env, "TOPIC_ID", _NAME, "a topic id such as ai-service-image-labeled, not a path"
-        )
-        bucket_name = _matching(
-            env, "BUCKET_NAME", _NAME, "a bucket name such as my-images, without gs://"
-        )
+        project_id = _name(env, "PROJECT_ID", "a project id, not a path")
+        topic_id = _name(env, "TOPIC_ID", "a topic id such as ai-service-image-labeled, not a path")
+        bucket_name = _name(env, "BUCKET_NAME", "a bucket name such as my-images, without gs://")
         return cls(
             project_id=project_id,
             topic_id=topic_id,
@@ -93,9 +89,9 @@ class Settings:
         )
 
 
-def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], expected: str) -> str:
+def _name(env: Mapping[str, str], name: str, expected: str) -> str:
     value = env[name].strip()
-    if not pattern.fullmatch(value):
+    if not _NAME.fullmatch(value):
         raise ConfigError(f"{name}={value!r} is not valid: expected {expected}")
     return value
 
