@@ -7,7 +7,7 @@ POLICY_VENV := policy/.venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: test lint typecheck workflows unit policy-test install clean
+.PHONY: test lint typecheck workflows unit policy-test install clean emulator-check
 
 ## test: create the virtualenvs, then lint, type-check, validate workflows and run every test
 test: install lint typecheck workflows unit policy-test
@@ -37,7 +37,15 @@ workflows: $(VENV)/.installed
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity medium .github/workflows
 
-unit: $(VENV)/.installed
+# Google's Pub/Sub emulator runs the end-to-end and outage tests; SKIP_EMULATOR_TESTS=1 skips them on purpose.
+SKIP_EMULATOR_TESTS ?=
+export SKIP_EMULATOR_TESTS
+
+emulator-check: $(VENV)/.installed
+	@[ "$(SKIP_EMULATOR_TESTS)" = 1 ] || $(BIN)/python -m ops.emulators check || { \
+		echo "(or run make test SKIP_EMULATOR_TESTS=1 to skip the emulator tests on purpose)" >&2; exit 2; }
+
+unit: $(VENV)/.installed emulator-check
 	$(BIN)/python -m pytest
 
 policy-test: $(POLICY_VENV)/.installed

@@ -1,0 +1,184 @@
+"""Google's own Pub/Sub emulator as a child process: found, started, awaited, stopped, restarted.
+
+Shared by `make local` and the end-to-end and reliability suites, so every one of them runs the same
+emulator the same way. The emulator ships with google-cloud-cli (`pubsub-emulator` component, Java 17);
+see ../shared/notes/emulators.md for what it does and does not do.
+
+    with PubSubEmulator() as emulator:      # a free loopback port
+        os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+        ...
+        emulator.restart()                  # same address, every topic and subscription forgotten
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Self
+
+READY_LINE = "Server started, listening on"
+DEFAULT_START_TIMEOUT_SECONDS = 60.0
+INSTALL_HINT = (
+    "Google's Pub/Sub emulator is not installed: install the Debian package "
+    "google-cloud-cli-pubsub-emulator (Google's apt repository) or run "
+    "`gcloud components install pubsub-emulator`, plus a Java 17+ runtime"
+)
+# The launcher inside the SDK: starting it directly skips gcloud's own Python start-up (1-2 s a start).
+_LAUNCHER = Path("platform") / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+
+
+class EmulatorError(RuntimeError):
+    """The emulator is missing, did not start, or died; the message says which and what to do."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def emulator_command(host: str, port: int) -> list[str]:
+    """The command that starts the emulator on host:port, or EmulatorError naming what to install."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise EmulatorError(f"gcloud is not on PATH. {INSTALL_HINT}")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise EmulatorError(f"java is not on PATH. {INSTALL_HINT}")
+    # gcloud is usually /usr/bin/gcloud -> <sdk root>/bin/gcloud.
+    sdk_root = Path(os.path.realpath(gcloud)).parent.parent
+    for root in (sdk_root, sdk_root / "lib" / "google-cloud-sdk"):
+        launcher = root / _LAUNCHER
+        if launcher.is_file() and os.access(launcher, os.X_OK):
+            return [str(launcher), f"--host={host}", f"--port={port}"]
+    raise EmulatorError(f"no pubsub-emulator component under {sdk_root}. {INSTALL_HINT}")
+
+
+class PubSubEmulator:
+    """One emulator process on a fixed address (a free port unless given), in its own process group."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.bind_host = host
+        self.port = port or free_port(host)
+        self.host = f"{host}:{self.port}"  # what PUBSUB_EMULATOR_HOST takes
+        self._process: subprocess.Popen[bytes] | None = None
+        # A file, not a pipe: the emulator logs every request and must never block on a full pipe.
+        self._log = tempfile.NamedTemporaryFile(prefix="pubsub-emulator-", suffix=".log")  # noqa: SIM115
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
+        """Start and return once the emulator says it serves (5-15 s here)."""
+        if self.running:
+            return self
+        command = emulator_command(self.bind_host, self.port)
+        self._log.seek(0)
+        self._log.truncate()
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the launcher execs java; a group kill also takes any child
+        )
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.output():
+            returncode = self._process.poll()
+            if returncode is not None:
+                self._process = None
+                raise EmulatorError(
+                    f"the Pub/Sub emulator exited with status {returncode} before serving on "
+                    f"{self.host}: {_last_lines(self.output())}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmulatorError(
+                    f"the Pub/Sub emulator did not serve on {self.host} within {timeout:.0f} s"
+                )
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """Stop the whole process group and wait until the port is free again."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        _signal_group(process.pid, signal.SIGKILL)  # anything the launcher left behind
+        _wait_port_free(self.bind_host, self.port)
+
+    def restart(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
+        """Stop and start again on the same address: Pub/Sub coming back, with no state."""
+        self.stop()
+        return self.start(timeout)
+
+    def output(self) -> str:
+        self._log.flush()
+        with open(self._log.name, "rb") as log:
+            return log.read().decode(errors="replace")
+
+    def close(self) -> None:
+        self.stop()
+        self._log.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _wait_port_free(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+                return
+            except OSError:
+                time.sleep(0.05)
+
+
+def _last_lines(output: str, count: int = 5) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) or "(no output)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ops.emulators check`: exit 2 with what to install when the emulator is missing."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["check"]:
+        print("usage: python -m ops.emulators check", file=sys.stderr)
+        return 2
+    try:
+        emulator_command("127.0.0.1", 8085)
+    except EmulatorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
