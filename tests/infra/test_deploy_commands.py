@@ -27,8 +27,12 @@ with open(os.environ["FAKE_CLI_LOG"], "a") as log:
         "args": sys.argv[1:],
         "backend": os.environ.get("PULUMI_BACKEND_URL"),
     }}) + "\\n")
-if sys.argv[1:3] == ["config", "get"]:
-    print("my-project")
+arguments = sys.argv[1:]
+if arguments[:2] == ["config", "get"]:
+    stack = arguments[arguments.index("--stack") + 1]
+    print(json.loads(os.environ.get("FAKE_PROJECTS", "{{}}")).get(stack, "my-project"))
+if arguments[:3] == ["stack", "ls", "--json"]:
+    print(os.environ.get("FAKE_STACKS", "[]"))
 """
 
 Make = Callable[..., tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]]
@@ -159,3 +163,30 @@ def test_an_unreadable_passphrase_file_counts_as_missing(make: Make, tmp_path: P
     assert completed.returncode != 0
     assert "PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file" in completed.stderr
     assert calls == []
+
+
+def test_make_deploy_refuses_a_second_stack_in_the_same_project(make: Make) -> None:
+    stacks = json.dumps([{"name": "dev"}, {"name": "organization/ai-service/prod"}])
+    completed, calls = make(
+        "deploy",
+        "STACK=dev",
+        environment={**PASSPHRASE, "FAKE_STACKS": stacks},
+    )
+    assert completed.returncode != 0
+    assert "stack prod already deploys to project my-project" in completed.stderr
+    assert "one stack per project" in completed.stderr
+    assert not [call for call in calls if call["args"][:1] == ["up"]], "it deployed anyway"
+
+
+def test_make_deploy_allows_stacks_of_other_projects(make: Make) -> None:
+    completed, calls = make(
+        "deploy",
+        "STACK=dev",
+        environment={
+            **PASSPHRASE,
+            "FAKE_STACKS": json.dumps([{"name": "dev"}, {"name": "prod"}]),
+            "FAKE_PROJECTS": json.dumps({"prod": "my-prod-project"}),
+        },
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert [call["args"][:1] for call in calls if call["args"][:1] == ["up"]] == [["up"]]
