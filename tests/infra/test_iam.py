@@ -177,3 +177,27 @@ def test_pubsub_agent_grants_go_to_the_service_identity_member() -> None:
         "roles/pubsub.publisher": AGENT_FROM_SERVICE_IDENTITY,
         "roles/pubsub.subscriber": AGENT_FROM_SERVICE_IDENTITY,
     }
+
+
+def test_build_account_gets_the_documented_pieces_not_a_project_wide_builder_role(
+    default_run: ProgramRun,
+) -> None:
+    """Google's Cloud Run page names roles/run.builder on the project; its Cloud Run functions
+    page and the build's own error name the pieces (log writer, Artifact Registry writer, object
+    viewer on the source), which are granted on the narrowest resource each allows. TPG #20571
+    fails with project-wide objectAdmin too, so breadth would not fix propagation."""
+    build_roles = {
+        item.inputs["role"] for item in iam_resources(default_run) if item.inputs["member"] == BUILD
+    }
+    assert build_roles == {
+        "roles/artifactregistry.writer",
+        "roles/storage.objectViewer",
+        "roles/logging.logWriter",
+    }
+    for item in iam_resources(default_run):
+        assert item.inputs["role"] not in {
+            "roles/run.builder",
+            "roles/cloudbuild.builds.builder",
+            "roles/storage.objectAdmin",
+            "roles/storage.admin",
+        }, item.urn

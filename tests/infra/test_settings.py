@@ -37,6 +37,9 @@ def test_defaults() -> None:
     assert settings.max_delivery_attempts == 5
     assert (settings.minimum_backoff_seconds, settings.maximum_backoff_seconds) == (10, 600)
     assert settings.ack_deadline_seconds == 60
+    assert settings.api_propagation_seconds == 60
+    # IAM: "typically 2 minutes"; 60 s failed about half of TPG #20571's builder-sample runs.
+    assert settings.iam_propagation_seconds == 120
 
 
 def test_settings_are_frozen() -> None:
