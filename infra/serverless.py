@@ -56,7 +56,8 @@ class LabelingFunction(pulumi.ComponentResource):
                         # Why: pins the build to the exact upload, so a rebuild never pairs
                         # this object name with another (stale) generation of it. pulumi-gcp
                         # storage_source.generation: "If the generation is omitted, the
-                        # latest generation will be used."
+                        # latest generation will be used." Its permanent diff (TPG #15405) was
+                        # fixed upstream (magic-modules #11287), which made it usable this way.
                         generation=args.source_object.generation,
                     )
                 ),
