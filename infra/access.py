@@ -36,7 +36,7 @@ class FunctionAccess(pulumi.ComponentResource):
 
     What a gen2 build needs: Google's Cloud Run build-service-account page names one role,
     roles/run.builder on the project, which bundles log writing, Artifact Registry push and
-    object read/write on every bucket of the project (the images bucket included). The Cloud
+    object access on every bucket of the project (the images bucket included). The Cloud
     Run functions version of that page lists the pieces instead: roles/logging.logWriter,
     roles/artifactregistry.writer (on our own docker_repository here) and storage object access
     to the source; the build's own failure says "Access to bucket gcf-v2-sources-... denied.
