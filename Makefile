@@ -55,8 +55,8 @@ bench: $(VENV)/.installed
 # ---- Bootstrap, deploy, preview, destroy (see README "Deploy") -------------------------------
 # State lives in a local file backend under the repo (gitignored) unless BACKEND (or an exported
 # PULUMI_BACKEND_URL) says otherwise, e.g. BACKEND=gs://my-state-bucket/ai-service. Each Pulumi
-# command gets it as PULUMI_BACKEND_URL, so make never runs `pulumi login` and never changes the
-# backend your own `pulumi` commands use. Secrets use the passphrase provider: export
+# command gets it as PULUMI_BACKEND_URL: make never logs in, so the backend your own `pulumi`
+# commands use (~/.pulumi/credentials.json) stays as it was. Secrets use the passphrase provider: export
 # PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE. No Pulumi Cloud account is needed.
 PULUMI ?= pulumi
 GCLOUD ?= gcloud

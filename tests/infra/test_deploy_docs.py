@@ -52,7 +52,7 @@ def test_readme_gives_the_bootstrap_command_and_why() -> None:
 def test_readme_says_make_never_runs_pulumi_login() -> None:
     deploy = section("Deploy")
     assert "PULUMI_BACKEND_URL" in deploy
-    assert "pulumi login $BACKEND" not in README
+    assert "pulumi login" not in README
 
 
 def test_troubleshooting_gives_the_build_permission_fallback() -> None:
