@@ -60,46 +60,74 @@ BENCH_FLAGS ?=
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
-# ---- Deploy, preview, destroy (see README "Deploy") -------------------------------------------
-# State lives in a local file backend under the repo (gitignored) unless BACKEND says otherwise,
-# e.g. BACKEND=gs://my-state-bucket/ai-service. Secrets use the passphrase provider: export
+# ---- Bootstrap, deploy, preview, destroy (see README "Deploy") -------------------------------
+# State lives in a local file backend under the repo (gitignored) unless BACKEND (or an exported
+# PULUMI_BACKEND_URL) says otherwise, e.g. BACKEND=gs://my-state-bucket/ai-service. Each Pulumi
+# command gets it as PULUMI_BACKEND_URL: make never logs in, so the backend your own `pulumi`
+# commands use (~/.pulumi/credentials.json) stays as it was. Secrets use the passphrase provider: export
 # PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE. No Pulumi Cloud account is needed.
 PULUMI ?= pulumi
+GCLOUD ?= gcloud
 STATE_DIR := $(CURDIR)/.pulumi-state
-BACKEND ?= file://$(STATE_DIR)
+BACKEND ?= $(or $(PULUMI_BACKEND_URL),file://$(STATE_DIR))
+PULUMI_RUN = PULUMI_BACKEND_URL="$(BACKEND)" $(PULUMI)
 PROJECT ?=
 REGION ?=
 PULUMI_FLAGS ?=
 
-.PHONY: deploy preview destroy pulumi-stack pulumi-login
+# $(call prerequisites,WHAT...): checks all of WHAT (pulumi, passphrase, gcloud, project) and
+# names everything missing in one message, instead of stopping at the first.
+define prerequisites
+missing=(); \
+$(if $(filter pulumi,$(1)),command -v "$(PULUMI)" >/dev/null 2>&1 || missing+=("the Pulumi CLI ($(PULUMI)), 3.145 or newer: https://www.pulumi.com/docs/install/");) \
+$(if $(filter passphrase,$(1)),[ -n "$${PULUMI_CONFIG_PASSPHRASE+set}" ] || [ -r "$${PULUMI_CONFIG_PASSPHRASE_FILE:-/nonexistent}" ] || missing+=("the stack passphrase: export PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file");) \
+$(if $(filter gcloud,$(1)),command -v "$(GCLOUD)" >/dev/null 2>&1 || missing+=("the gcloud CLI ($(GCLOUD)): https://cloud.google.com/sdk/docs/install");) \
+$(if $(filter project,$(1)),[ -n "$(PROJECT)" ] || missing+=("the project: PROJECT=<project-id>");) \
+if [ "$${#missing[@]}" -gt 0 ]; then \
+	echo "error: make $(or $(MAKECMDGOALS),$@) needs:" >&2; printf '  - %s\n' "$${missing[@]}" >&2; exit 1; fi
+endef
 
-pulumi-login:
-	@command -v $(PULUMI) >/dev/null || { echo "error: the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
-	@if [ -z "$${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then \
-		echo "error: export PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (passphrase secrets provider)" >&2; exit 1; fi
+.PHONY: bootstrap deploy preview destroy pulumi-stack pulumi-prerequisites
+
+## bootstrap: enable the two APIs every other API enablement needs, once per project:
+##   make bootstrap PROJECT=my-project (enabling a service reads the project back through Cloud
+##   Resource Manager, so with that API off every gcp.projects.Service fails: TPG #6101, #11435)
+bootstrap:
+	@$(call prerequisites,gcloud project)
+	$(GCLOUD) services enable serviceusage.googleapis.com cloudresourcemanager.googleapis.com \
+		--project "$(PROJECT)"
+
+pulumi-prerequisites:
+	@$(call prerequisites,pulumi passphrase)
 	@if [[ "$(BACKEND)" == file://* ]]; then mkdir -p "$(patsubst file://%,%,$(BACKEND))"; fi
-	$(PULUMI) login "$(BACKEND)"
 
 ## pulumi-stack: select STACK, creating it (passphrase secrets) on first use; set PROJECT/REGION if given
-pulumi-stack: $(VENV)/.installed pulumi-login
-	$(PULUMI) stack select --create --secrets-provider passphrase "$(STACK)"
-	@if [ -n "$(PROJECT)" ]; then $(PULUMI) config set --stack "$(STACK)" gcp:project "$(PROJECT)"; fi
-	@if [ -n "$(REGION)" ]; then $(PULUMI) config set --stack "$(STACK)" gcp:region "$(REGION)"; fi
-	@$(PULUMI) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \
+pulumi-stack: pulumi-prerequisites $(VENV)/.installed
+	$(PULUMI_RUN) stack select --create --secrets-provider passphrase "$(STACK)"
+	@if [ -n "$(PROJECT)" ]; then $(PULUMI_RUN) config set --stack "$(STACK)" gcp:project "$(PROJECT)"; fi
+	@if [ -n "$(REGION)" ]; then $(PULUMI_RUN) config set --stack "$(STACK)" gcp:region "$(REGION)"; fi
+	@$(PULUMI_RUN) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \
 		echo "error: gcp:project is not set for stack $(STACK): run make deploy STACK=$(STACK) PROJECT=<project-id>" >&2; exit 1; }
+	@# One stack per project: the names are fixed, so a second stack there fails with 409 midway.
+	@# Refused here for the stacks this backend knows (README "Prerequisites").
+	@project="$$($(PULUMI_RUN) config get --stack "$(STACK)" gcp:project)"; \
+	for other in $$($(PULUMI_RUN) stack ls --json 2>/dev/null | $(BIN)/python -c 'import json, sys; print("\n".join(str(s["name"]).rsplit("/", 1)[-1] for s in json.load(sys.stdin)))' 2>/dev/null); do \
+		[ "$$other" = "$(STACK)" ] && continue; \
+		if [ "$$($(PULUMI_RUN) config get --stack "$$other" gcp:project 2>/dev/null)" = "$$project" ]; then \
+			echo "error: stack $$other already deploys to project $$project; one stack per project (fixed names: a second stack fails with 409). Use another project, or make destroy STACK=$$other first." >&2; exit 1; fi; \
+	done
 
 ## deploy: create or update the whole stack (pulumi up), e.g. make deploy STACK=dev PROJECT=my-project
 deploy: pulumi-stack
-	$(PULUMI) up --stack "$(STACK)" $(PULUMI_FLAGS)
+	$(PULUMI_RUN) up --stack "$(STACK)" $(PULUMI_FLAGS)
 
 ## preview: show what deploy would change, changing nothing
 preview: pulumi-stack
-	$(PULUMI) preview --stack "$(STACK)" --diff $(PULUMI_FLAGS)
+	$(PULUMI_RUN) preview --stack "$(STACK)" --diff $(PULUMI_FLAGS)
 
 ## destroy: delete every resource of STACK (buckets must be empty unless forceDestroy is true)
-destroy: $(VENV)/.installed pulumi-login
-	$(PULUMI) stack select "$(STACK)"
-	$(PULUMI) destroy --stack "$(STACK)" $(PULUMI_FLAGS)
+destroy: pulumi-prerequisites $(VENV)/.installed
+	$(PULUMI_RUN) destroy --stack "$(STACK)" $(PULUMI_FLAGS)
 
 # ---- Smoke test of a deployed stack (see README "Smoke test") -----------------------------------
 SMOKE_TIMEOUT ?= 180
@@ -109,8 +137,8 @@ SMOKE_FLAGS ?=
 .PHONY: smoke
 
 ## smoke: label the sample images (or IMAGES="a.jpg b.png") through STACK and check every result
-smoke: $(VENV)/.installed pulumi-login
-	@outputs="$$($(PULUMI) stack output --json --stack "$(STACK)")"; \
+smoke: pulumi-prerequisites $(VENV)/.installed
+	@outputs="$$($(PULUMI_RUN) stack output --json --stack "$(STACK)")"; \
 	output() { $(BIN)/python -c 'import json, sys; o = json.loads(sys.argv[1]); n = sys.argv[2]; print(o[n]) if o.get(n) else sys.exit(f"error: stack $(STACK) has no output {n}: run make deploy first")' "$$outputs" "$$1"; }; \
 	project="$$(output project)"; bucket="$$(output imagesBucket)"; \
 	topic="$$(output newImageTopic)"; subscription="$$(output userServiceSubscription)"; \

@@ -32,7 +32,20 @@ def gcf_sources_bucket(project_number: str, region: str) -> str:
 
 
 class FunctionAccess(pulumi.ComponentResource):
-    """Runtime and build grants, then a wait for IAM propagation before the function is built."""
+    """Runtime and build grants, then a wait for IAM propagation before the function is built.
+
+    What a gen2 build needs: Google's Cloud Run build-service-account page names one role,
+    roles/run.builder on the project, which bundles log writing, Artifact Registry push and
+    object access on every bucket of the project (the images bucket included). The Cloud
+    Run functions version of that page lists the pieces instead: roles/logging.logWriter,
+    roles/artifactregistry.writer (on our own docker_repository here) and storage object access
+    to the source; the build's own failure says "Access to bucket gcf-v2-sources-... denied.
+    You must grant Storage Object Viewer permission" (TPG #20571). Those pieces are granted on
+    the narrowest resource each allows. #20571's sample fails about half its runs with
+    project-wide objectAdmin and a 60 s wait, so what fails there is propagation, not scope:
+    the wait below defaults to 120 s (IAM: "typically 2 minutes, potentially 7 minutes or
+    longer"); README Troubleshooting has the fallback.
+    """
 
     grants: list[pulumi.CustomResource]
     ready: time.Sleep
@@ -84,7 +97,9 @@ class FunctionAccess(pulumi.ComponentResource):
             ),
             # Why: Cloud Build reads the source from the Google-created gcf-v2-sources bucket,
             # which does not exist before the first deploy, so no bucket-level grant is
-            # possible; a project binding with an IAM condition limits it to that bucket.
+            # possible; a project binding with an IAM condition limits it to that bucket
+            # (Cloud Storage honours resource.name in conditions, IAM "conditions resource
+            # attributes": projects/_/buckets/BUCKET[/objects/OBJECT]).
             gcp.projects.IAMMember(
                 f"{name}-build-reads-gcf-sources",
                 project=args.project,
@@ -112,9 +127,10 @@ class FunctionAccess(pulumi.ComponentResource):
                 opts=child,
             ),
         ]
-        # Why: IAM changes take up to minutes to propagate (TPG #8214); a build started right
-        # after the grants fails on "permission denied" for the source or the repository.
-        # pulumi-gcp's cloudfunctionsv2 example waits with time.Sleep the same way.
+        # Why: IAM changes take minutes to propagate (TPG #8214; IAM docs: typically 2, up to
+        # 7 or more); a build started right after the grants fails on "permission denied" for
+        # the source or the repository. pulumi-gcp's cloudfunctionsv2 builder example waits
+        # with time.Sleep too, but only 60 s, which fails about half its runs (TPG #20571).
         self.ready = time.Sleep(
             f"{name}-propagation",
             create_duration=f"{args.propagation_seconds}s",

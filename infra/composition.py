@@ -142,6 +142,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             depends_on=apis.needed_by(
                 "run.googleapis.com", "pubsub.googleapis.com", "iam.googleapis.com"
             ),
+            propagation_seconds=settings.iam_propagation_seconds,
         ),
     )
 

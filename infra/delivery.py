@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 from identity import account_path, member
 from messaging import NEVER_EXPIRE, SEVEN_DAYS, topic_path
 from settings import PUSH_SUBSCRIPTION, Settings
@@ -23,19 +24,31 @@ class DeliveryArgs:
     function_service: pulumi.Input[str]
     labels: Mapping[str, str]
     depends_on: Sequence[pulumi.Resource]
+    # The first-deploy wait between the grants above and the push subscription.
+    propagation_seconds: int = 120
+
+
+PUBSUB_API = "pubsub.googleapis.com"
 
 
 def pubsub_service_agent(project_number: str) -> str:
-    """The Pub/Sub service agent: mints push OIDC tokens and forwards dead letters."""
+    """The Pub/Sub service agent's documented member, used only if the provider returns none."""
     return f"serviceAccount:service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+
+def agent_member(member: str | None, project_number: str) -> str:
+    """The ServiceIdentity's member; the built name only where a test's mocks leave it empty."""
+    return member or pubsub_service_agent(project_number)
 
 
 class Delivery(pulumi.ComponentResource):
     """user-service-new-image -> push (OIDC) -> function; dead-letter after N attempts."""
 
+    pubsub_agent: gcp.projects.ServiceIdentity
     invoker_grant: gcp.cloudrunv2.ServiceIamMember
     token_creator_grant: gcp.serviceaccount.IAMMember
     dead_letter_publisher_grant: gcp.pubsub.TopicIAMMember
+    grants_propagated: time.Sleep
     push_subscription: gcp.pubsub.Subscription
     dead_letter_subscriber_grant: gcp.pubsub.SubscriptionIAMMember
 
@@ -45,7 +58,20 @@ class Delivery(pulumi.ComponentResource):
         super().__init__("ai-service:infra:Delivery", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        agent = pulumi.Output.from_input(args.project_number).apply(pubsub_service_agent)
+        # Why: the Pub/Sub service agent is created lazily by Google, so a grant to it on a fresh
+        # project can fail with "does not exist"; ServiceIdentity (serviceusage
+        # generateServiceIdentity) creates it now and returns its member (pulumi-gcp
+        # projects.ServiceIdentity: "member: The Identity of the Google managed service account
+        # in the form 'serviceAccount:{email}'"). Create/read only: destroy leaves the agent.
+        self.pubsub_agent = gcp.projects.ServiceIdentity(
+            f"{name}-pubsub-agent",
+            project=settings.project,
+            service=PUBSUB_API,
+            opts=child,
+        )
+        agent = pulumi.Output.all(self.pubsub_agent.member, args.project_number).apply(
+            lambda values: agent_member(values[0], values[1])
+        )
         # Why: the push identity may invoke this one Cloud Run service and nothing else.
         # cloudfunctionsv2.FunctionIamMember rejects run.invoker (TPG #21674), so the grant
         # goes on the function's underlying Cloud Run service.
@@ -58,8 +84,10 @@ class Delivery(pulumi.ComponentResource):
             member=member(args.invoker_account),
             opts=child,
         )
-        # Why: Pub/Sub's service agent mints the push OIDC tokens for the invoker account;
-        # only projects whose agent predates 2021-04-08 get this automatically.
+        # Why: Pub/Sub's service agent mints the push OIDC tokens for the invoker account.
+        # Projects created after 2021-04-08 have this through the agent's own role; projects
+        # created on or before that date do not (Pub/Sub push authentication docs). Granting it
+        # on the one invoker account is right for both.
         self.token_creator_grant = gcp.serviceaccount.IAMMember(
             f"{name}-pubsub-agent-signs-as-invoker",
             service_account_id=account_path(args.invoker_account, settings.project),
@@ -76,9 +104,26 @@ class Delivery(pulumi.ComponentResource):
             member=agent,
             opts=child,
         )
+        # Why: the subscription starts pushing the moment it exists, but a new grant takes
+        # "typically 2 minutes, potentially 7 minutes or longer" to apply
+        # (cloud.google.com/iam/docs/access-change-propagation): without this wait, messages
+        # published right after the first deploy (make smoke) can fail OIDC or run.invoker
+        # checks max_delivery_attempts times and be dead-lettered. Waits on create only.
+        self.grants_propagated = time.Sleep(
+            f"{name}-propagation",
+            create_duration=f"{args.propagation_seconds}s",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[
+                    self.invoker_grant,
+                    self.token_creator_grant,
+                    self.dead_letter_publisher_grant,
+                ],
+            ),
+        )
         # Why: how every new image reaches the function. Owned here (not by Eventarc) so it has
         # a dead-letter policy; it pushes to the run.app URL, which internal-only ingress
-        # accepts from Pub/Sub in this project. The grants above exist before the first push.
+        # accepts from Pub/Sub in this project. Created after the grants have propagated.
         self.push_subscription = gcp.pubsub.Subscription(
             f"{name}-push",
             project=settings.project,
@@ -111,6 +156,7 @@ class Delivery(pulumi.ComponentResource):
                     self.invoker_grant,
                     self.token_creator_grant,
                     self.dead_letter_publisher_grant,
+                    self.grants_propagated,
                 ],
             ),
         )

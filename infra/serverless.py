@@ -53,6 +53,12 @@ class LabelingFunction(pulumi.ComponentResource):
                     storage_source=functions.FunctionBuildConfigSourceStorageSourceArgs(
                         bucket=args.source_bucket.name,
                         object=args.source_object.name,
+                        # Why: pins the build to the exact upload, so a rebuild never pairs
+                        # this object name with another (stale) generation of it. pulumi-gcp
+                        # storage_source.generation: "If the generation is omitted, the
+                        # latest generation will be used." Its permanent diff (TPG #15405) was
+                        # fixed upstream (magic-modules #11287), which made it usable this way.
+                        generation=args.source_object.generation,
                     )
                 ),
                 # Resource names, not the email (formats: identity.account_path, registry.py).

@@ -58,7 +58,10 @@ DEFAULTS: Mapping[str, str | None] = {
     "maximumBackoffSeconds": "600",
     "ackDeadlineSeconds": None,  # unset or 0: the function timeout
     "apiPropagationSeconds": "60",
-    "iamPropagationSeconds": "60",
+    # IAM: "typically 2 minutes, potentially 7 minutes or longer" (cloud.google.com/iam/docs/
+    # access-change-propagation); 60 s failed about half the builds of TPG's own builder
+    # sample (terraform-provider-google #20571).
+    "iamPropagationSeconds": "120",
 }
 CONFIG_KEYS = tuple(DEFAULTS)
 
@@ -148,13 +151,15 @@ def _integer(name: str, raw: str, low: int, high: int | None = None) -> int:
 
 
 def _boolean(name: str, raw: str) -> bool:
-    # Case-insensitive: str(True) from a YAML/JSON boolean is "True".
-    text = raw.strip().lower()
-    if text in ("true", "yes", "1"):
+    # Exactly what Pulumi's typed boolean config accepts (pulumi.Config.get_bool: "true"/"True",
+    # "false"/"False"); "True" is also what str() makes of a YAML/JSON boolean.
+    if raw in ("true", "True"):
         return True
-    if text in ("false", "no", "0"):
+    if raw in ("false", "False"):
         return False
-    raise SettingsError(f"{_key(name)} must be true or false, got {raw!r}")
+    raise SettingsError(
+        f"{_key(name)} must be true or false (as Pulumi's boolean config), got {raw!r}"
+    )
 
 
 def _csv(name: str, raw: str) -> tuple[str, ...]:

@@ -37,6 +37,14 @@ EXCLUDED_FILE_NAMES = frozenset({"conftest.py"})
 FALLBACK_DIRECTORY = "ai-service-function-archives"
 # A fixed timestamp (the zip format's epoch) so the same files always give the same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Entries are stored, not deflated: deflate output differs between zlib builds (a laptop and
+# CI), and the asset is hashed on the zip's bytes, so the same source would be re-uploaded.
+# Stored bytes depend on the contents alone; the cost is small (function/: 48 KB stored,
+# 19 KB deflated, measured 2026-12-01).
+ZIP_COMPRESSION = zipfile.ZIP_STORED
+# Part of the digest, so an archive-format change gets a new object name (and is uploaded as a
+# new object) instead of replacing the bytes behind an existing name.
+ARCHIVE_FORMAT = b"ai-service-archive/stored-v1"
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,8 @@ def source_files(source: Path) -> tuple[str, ...]:
 
 
 def source_digest(source: Path) -> str:
-    """SHA-256 over every member's path and content: changes iff the shipped code changes."""
-    digest = hashlib.sha256()
+    """SHA-256 over the archive format and every member's path and content."""
+    digest = hashlib.sha256(ARCHIVE_FORMAT + b"\0")
     for name in source_files(source):
         content = (source / name).read_bytes()
         digest.update(name.encode("utf-8") + b"\0")
@@ -91,12 +99,12 @@ def source_digest(source: Path) -> str:
 
 
 def archive_bytes(source: Path) -> bytes:
-    """A reproducible zip of the members: sorted, fixed timestamps and permissions."""
+    """A reproducible zip of the members: sorted, stored, fixed timestamps and permissions."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=ZIP_COMPRESSION) as archive:
         for name in source_files(source):
             info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = ZIP_COMPRESSION
             info.external_attr = 0o644 << 16
             archive.writestr(info, (source / name).read_bytes())
     return buffer.getvalue()
@@ -122,8 +130,11 @@ def build_archive(source: Path, output_directory: Path) -> SourceArchive:
 def _write_archive(source: Path, output_directory: Path, name: str) -> Path:
     output_directory.mkdir(parents=True, exist_ok=True)
     path = output_directory / name
-    if not path.exists():
+    content = archive_bytes(source)
+    # Rewritten unless identical: a file left by another build of this code must not be
+    # uploaded in place of these bytes.
+    if not path.is_file() or path.read_bytes() != content:
         temporary = output_directory / f".{name}.{os.getpid()}.tmp"
-        temporary.write_bytes(archive_bytes(source))
+        temporary.write_bytes(content)
         temporary.replace(path)
     return path

@@ -26,6 +26,7 @@ PULUMI_STACK = "dev"
 PROJECT_ID = "bike-share-test"
 PROJECT_NUMBER = "123456789012"
 GET_PROJECT = "gcp:organizations/getProject:getProject"
+SERVICE_IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
 
 
 @dataclass
@@ -91,6 +92,12 @@ class CloudMocks(pulumi_mocks.Mocks):
             state.update(serviceConfig=service_config, state="ACTIVE", environment="GEN_2")
         elif args.typ == "gcp:projects/service:Service":
             resource_id = f"{project}/{state['service']}"
+        elif args.typ == SERVICE_IDENTITY:
+            # generateServiceIdentity answers with the agent, e.g. service-N@gcp-sa-pubsub.
+            agent = state["service"].split(".")[0]
+            email = f"service-{PROJECT_NUMBER}@gcp-sa-{agent}.iam.gserviceaccount.com"
+            resource_id = f"projects/{project}/services/{state['service']}"
+            state.update(email=email, member=f"serviceAccount:{email}")
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict:  # type: ignore[override]
@@ -200,10 +207,12 @@ def run_program(
     project: str | None = PROJECT_ID,
     region: str | None = None,
     preview: bool = False,
+    mocks: CloudMocks | None = None,
 ) -> ProgramRun:
     """Runs infra/__main__.py once under fresh mocks and returns what it did.
 
-    `config` holds ai-service:* keys without the namespace. Pulumi's runtime state is global
+    `config` holds ai-service:* keys without the namespace; `mocks` replaces the default
+    CloudMocks (a subclass that answers differently for one resource type). Pulumi's runtime state is global
     per process, so each run resets the root stack and the configuration before starting.
     """
     values: dict[str, str] = {}
@@ -215,7 +224,7 @@ def run_program(
 
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(values)
-    mocks = CloudMocks()
+    mocks = mocks or CloudMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(
         mocks, project=PULUMI_PROJECT, stack=PULUMI_STACK, preview=preview, monitor=monitor

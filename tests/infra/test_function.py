@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.infra.harness import PROJECT_ID, ProgramRun, run_program
+from pulumi.runtime import mocks as pulumi_mocks
+
+from tests.infra.harness import PROJECT_ID, CloudMocks, ProgramRun, run_program
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 RUNTIME_EMAIL = f"ai-service-sa@{PROJECT_ID}.iam.gserviceaccount.com"
+UPLOADED_GENERATION = 1764633600123456
 BUILD_ID = (
     f"projects/{PROJECT_ID}/serviceAccounts/ai-service-builder@{PROJECT_ID}.iam.gserviceaccount.com"
 )
@@ -56,7 +59,27 @@ def test_source_is_the_hashed_object_in_the_source_bucket(default_run: ProgramRu
     assert source == {
         "bucket": f"{PROJECT_ID}-ai-service-source",
         "object": source_object.inputs["name"],
+        "generation": source_object.state["generation"],
     }
+
+
+class LaterGeneration(CloudMocks):
+    """Cloud Storage gives every upload a new generation number (microseconds since epoch)."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        resource_id, state = super().new_resource(args)
+        if args.typ == "gcp:storage/bucketObject:BucketObject":
+            state["generation"] = UPLOADED_GENERATION
+        return resource_id, state
+
+
+def test_build_pins_the_uploaded_generation_of_the_source_object() -> None:
+    run = run_program(mocks=LaterGeneration())
+    storage_source = build_config(run)["source"]["storageSource"]
+    source_object = run.one("gcp:storage/bucketObject:BucketObject")
+    assert storage_source["object"] == source_object.inputs["name"]
+    assert int(storage_source["generation"]) == UPLOADED_GENERATION
+    assert run.depends_on(run.one(FUNCTION), source_object)
 
 
 def test_default_capacity(default_run: ProgramRun) -> None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tests.infra.harness import PROJECT_ID, PROJECT_NUMBER, ProgramRun, Registration
+from pulumi.runtime import mocks as pulumi_mocks
+
+from tests.infra.harness import (
+    PROJECT_ID,
+    PROJECT_NUMBER,
+    SERVICE_IDENTITY,
+    CloudMocks,
+    ProgramRun,
+    Registration,
+    run_program,
+)
 
 RUNTIME = f"serviceAccount:ai-service-sa@{PROJECT_ID}.iam.gserviceaccount.com"
 INVOKER_EMAIL = f"ai-service-invoker@{PROJECT_ID}.iam.gserviceaccount.com"
@@ -128,3 +138,66 @@ def test_the_project_number_comes_from_get_project(default_run: ProgramRun) -> N
     tokens = [call.token for call in default_run.invocations]
     assert tokens == ["gcp:organizations/getProject:getProject"]
     assert default_run.invocations[0].args == {"projectId": PROJECT_ID}
+
+
+AGENT_FROM_SERVICE_IDENTITY = "serviceAccount:service-987@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+
+class DistinctAgent(CloudMocks):
+    """generateServiceIdentity answering with an agent the project number would not predict."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        resource_id, state = super().new_resource(args)
+        if args.typ == SERVICE_IDENTITY:
+            state.update(
+                email=AGENT_FROM_SERVICE_IDENTITY.split(":", 1)[1],
+                member=AGENT_FROM_SERVICE_IDENTITY,
+            )
+        return resource_id, state
+
+
+def test_pubsub_service_agent_is_created_with_service_identity(default_run: ProgramRun) -> None:
+    identity = default_run.one(SERVICE_IDENTITY)
+    assert identity.inputs == {"project": PROJECT_ID, "service": "pubsub.googleapis.com"}
+    agent_grants = [item for item in iam_resources(default_run) if "pubsub-agent" in item.name]
+    assert len(agent_grants) == 3
+    for item in agent_grants:
+        assert default_run.depends_on(item, identity), f"{item.urn} skips the ServiceIdentity"
+
+
+def test_pubsub_agent_grants_go_to_the_service_identity_member() -> None:
+    run = run_program(mocks=DistinctAgent())
+    members = {
+        item.inputs["role"]: item.inputs["member"]
+        for item in iam_resources(run)
+        if "pubsub-agent" in item.name
+    }
+    assert members == {
+        "roles/iam.serviceAccountTokenCreator": AGENT_FROM_SERVICE_IDENTITY,
+        "roles/pubsub.publisher": AGENT_FROM_SERVICE_IDENTITY,
+        "roles/pubsub.subscriber": AGENT_FROM_SERVICE_IDENTITY,
+    }
+
+
+def test_build_account_gets_the_documented_pieces_not_a_project_wide_builder_role(
+    default_run: ProgramRun,
+) -> None:
+    """Google's Cloud Run page names roles/run.builder on the project; its Cloud Run functions
+    page and the build's own error name the pieces (log writer, Artifact Registry writer, object
+    viewer on the source), which are granted on the narrowest resource each allows. TPG #20571
+    fails with project-wide objectAdmin too, so breadth would not fix propagation."""
+    build_roles = {
+        item.inputs["role"] for item in iam_resources(default_run) if item.inputs["member"] == BUILD
+    }
+    assert build_roles == {
+        "roles/artifactregistry.writer",
+        "roles/storage.objectViewer",
+        "roles/logging.logWriter",
+    }
+    for item in iam_resources(default_run):
+        assert item.inputs["role"] not in {
+            "roles/run.builder",
+            "roles/cloudbuild.builds.builder",
+            "roles/storage.objectAdmin",
+            "roles/storage.admin",
+        }, item.urn

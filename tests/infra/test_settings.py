@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pulumi
@@ -36,6 +37,9 @@ def test_defaults() -> None:
     assert settings.max_delivery_attempts == 5
     assert (settings.minimum_backoff_seconds, settings.maximum_backoff_seconds) == (10, 600)
     assert settings.ack_deadline_seconds == 60
+    assert settings.api_propagation_seconds == 60
+    # IAM: "typically 2 minutes"; 60 s failed about half of TPG #20571's builder-sample runs.
+    assert settings.iam_propagation_seconds == 120
 
 
 def test_settings_are_frozen() -> None:
@@ -152,9 +156,37 @@ def test_short_project_ids_that_mocks_use_are_accepted(project: str) -> None:
     assert settings.images_bucket_name == f"{project}-ai-service-images"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("True", True), ("true", True), ("False", False)])
-def test_booleans_accept_python_spelling(raw: str, expected: bool) -> None:
+@pytest.fixture
+def sdk_config() -> Iterator[Callable[[str], pulumi.Config]]:
+    """pulumi.Config holding one ai-service:forceDestroy value; the config is cleared after."""
+
+    def holding(raw: str) -> pulumi.Config:
+        pulumi.runtime.set_all_config({"ai-service:forceDestroy": raw})
+        return pulumi.Config("ai-service")
+
+    yield holding
+    pulumi.runtime.set_all_config({})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("True", True), ("false", False), ("False", False)]
+)
+def test_booleans_accept_what_pulumi_typed_boolean_config_accepts(
+    raw: str, expected: bool, sdk_config: Callable[[str], pulumi.Config]
+) -> None:
     assert load(forceDestroy=raw).force_destroy is expected
+    # The same spellings pulumi.Config.get_bool takes, judged by the SDK itself.
+    assert sdk_config(raw).get_bool("forceDestroy") is expected
+
+
+@pytest.mark.parametrize("raw", ["yes", "no", "1", "0", "TRUE", "on", " true", "false "])
+def test_booleans_refuse_what_pulumi_typed_boolean_config_refuses(
+    raw: str, sdk_config: Callable[[str], pulumi.Config]
+) -> None:
+    with pytest.raises(SettingsError, match=r"ai-service:forceDestroy must be true or false"):
+        load(forceDestroy=raw)
+    with pytest.raises(pulumi.ConfigTypeError):
+        sdk_config(raw).get_bool("forceDestroy")
 
 
 def test_concurrency_one_allows_fractional_cpu() -> None:

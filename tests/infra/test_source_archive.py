@@ -127,3 +127,31 @@ def test_the_real_function_directory_packages_cleanly() -> None:
     assert "requirements.txt" in files
     assert any(name.startswith("labeling/") for name in files)
     assert not [name for name in files if "test" in name.split("/")[0] or "__pycache__" in name]
+
+
+def test_uploaded_bytes_depend_on_the_contents_alone_not_on_zlib(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A laptop and CI with different zlib builds deflate the same files to different bytes; the
+    # asset is hashed on the bytes, so only an archive that never deflates is the same on both.
+    expected = archive_bytes(tree)
+
+    def another_zlib(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the archive must not depend on zlib's deflate output")
+
+    monkeypatch.setattr(zipfile.zlib, "compressobj", another_zlib)  # type: ignore[attr-defined]
+    assert archive_bytes(tree) == expected
+    with zipfile.ZipFile(BytesIO(expected)) as archive:
+        for info in archive.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED, info.filename
+            assert archive.read(info) == (tree / info.filename).read_bytes(), info.filename
+
+
+def test_a_stale_archive_under_the_same_name_is_replaced(tree: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    stale = output / object_name(source_digest(tree))
+    stale.write_bytes(b"written by another build of the same code")
+    built = build_archive(tree, output)
+    assert built.path == stale
+    assert built.path.read_bytes() == archive_bytes(tree)

@@ -1,0 +1,192 @@
+"""The Makefile's deploy commands: the user's Pulumi login untouched, one bootstrap command, and
+every missing prerequisite named at once. Pulumi and gcloud are replaced by a recording fake."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.harness import REPOSITORY
+
+MAKE = shutil.which("make")
+pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+
+FAKE_CLI = f"""#!{sys.executable}
+import json, os, sys
+with open(os.environ["FAKE_CLI_LOG"], "a") as log:
+    log.write(json.dumps({{
+        "tool": os.path.basename(sys.argv[0]),
+        "args": sys.argv[1:],
+        "backend": os.environ.get("PULUMI_BACKEND_URL"),
+    }}) + "\\n")
+arguments = sys.argv[1:]
+if arguments[:2] == ["config", "get"]:
+    stack = arguments[arguments.index("--stack") + 1]
+    print(json.loads(os.environ.get("FAKE_PROJECTS", "{{}}")).get(stack, "my-project"))
+if arguments[:3] == ["stack", "ls", "--json"]:
+    print(os.environ.get("FAKE_STACKS", "[]"))
+"""
+
+Make = Callable[..., tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Make:
+    """Runs a make target with fake `pulumi`/`gcloud`; returns the result and what they ran."""
+    log = tmp_path / "calls.jsonl"
+    fakes = tmp_path / "bin"
+    fakes.mkdir()
+    for tool in ("pulumi", "gcloud"):
+        (fakes / tool).write_text(FAKE_CLI)
+        (fakes / tool).chmod(0o755)
+
+    def run(
+        *arguments: str, environment: Mapping[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PULUMI_", "MAKE")) and key != "MFLAGS"
+        }
+        env.update(FAKE_CLI_LOG=str(log), **(environment or {}))
+        completed = subprocess.run(
+            [
+                str(MAKE),
+                "--no-print-directory",
+                "-C",
+                str(REPOSITORY),
+                # The virtualenv is `make install`'s business, not this test's.
+                "-o",
+                ".venv/.installed",
+                f"PULUMI={fakes / 'pulumi'}",
+                f"GCLOUD={fakes / 'gcloud'}",
+                f"STATE_DIR={tmp_path / 'state'}",
+                *arguments,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        return completed, calls
+
+    return run
+
+
+PASSPHRASE = {"PULUMI_CONFIG_PASSPHRASE": "test-passphrase"}
+
+
+@pytest.mark.parametrize("target", ["preview", "deploy", "destroy"])
+def test_make_never_runs_pulumi_login_and_sets_the_backend_per_command(
+    make: Make, target: str
+) -> None:
+    completed, calls = make(
+        target, "STACK=dev", "BACKEND=gs://state-bucket/ai-service", environment=PASSPHRASE
+    )
+    assert completed.returncode == 0, completed.stderr
+    pulumi_calls = [call for call in calls if call["tool"] == "pulumi"]
+    assert pulumi_calls, "make ran no pulumi command"
+    assert not [call for call in pulumi_calls if call["args"][:1] == ["login"]], pulumi_calls
+    for call in pulumi_calls:
+        assert call["backend"] == "gs://state-bucket/ai-service", call
+
+
+def test_make_honours_an_exported_pulumi_backend_url(make: Make) -> None:
+    completed, calls = make(
+        "preview",
+        "STACK=dev",
+        environment={**PASSPHRASE, "PULUMI_BACKEND_URL": "gs://team-state/ai-service"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert {call["backend"] for call in calls} == {"gs://team-state/ai-service"}
+
+
+def test_make_defaults_to_a_local_file_backend_it_creates(make: Make, tmp_path: Path) -> None:
+    completed, calls = make("preview", "STACK=dev", environment=PASSPHRASE)
+    assert completed.returncode == 0, completed.stderr
+    assert {call["backend"] for call in calls} == {f"file://{tmp_path / 'state'}"}
+    assert (tmp_path / "state").is_dir()
+
+
+def test_make_bootstrap_enables_serviceusage_and_cloudresourcemanager_first(make: Make) -> None:
+    completed, calls = make("bootstrap", "PROJECT=my-project")
+    assert completed.returncode == 0, completed.stderr
+    assert calls == [
+        {
+            "tool": "gcloud",
+            "args": [
+                "services",
+                "enable",
+                "serviceusage.googleapis.com",
+                "cloudresourcemanager.googleapis.com",
+                "--project",
+                "my-project",
+            ],
+            "backend": None,
+        }
+    ]
+
+
+def test_make_bootstrap_names_everything_missing_at_once(make: Make) -> None:
+    completed, calls = make("bootstrap", "GCLOUD=/nonexistent/gcloud")
+    assert completed.returncode != 0
+    assert "the gcloud CLI (/nonexistent/gcloud)" in completed.stderr
+    assert "PROJECT=<project-id>" in completed.stderr
+    assert calls == []
+
+
+def test_make_deploy_names_every_missing_prerequisite_at_once(make: Make) -> None:
+    completed, calls = make("deploy", "STACK=dev", "PULUMI=/nonexistent/pulumi")
+    assert completed.returncode != 0
+    assert "error: make deploy needs:" in completed.stderr
+    assert "the Pulumi CLI (/nonexistent/pulumi)" in completed.stderr
+    assert "PULUMI_CONFIG_PASSPHRASE" in completed.stderr
+    assert calls == []
+
+
+def test_an_unreadable_passphrase_file_counts_as_missing(make: Make, tmp_path: Path) -> None:
+    completed, calls = make(
+        "preview",
+        "STACK=dev",
+        environment={"PULUMI_CONFIG_PASSPHRASE_FILE": str(tmp_path / "no-such-file")},
+    )
+    assert completed.returncode != 0
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file" in completed.stderr
+    assert calls == []
+
+
+def test_make_deploy_refuses_a_second_stack_in_the_same_project(make: Make) -> None:
+    stacks = json.dumps([{"name": "dev"}, {"name": "organization/ai-service/prod"}])
+    completed, calls = make(
+        "deploy",
+        "STACK=dev",
+        environment={**PASSPHRASE, "FAKE_STACKS": stacks},
+    )
+    assert completed.returncode != 0
+    assert "stack prod already deploys to project my-project" in completed.stderr
+    assert "one stack per project" in completed.stderr
+    assert not [call for call in calls if call["args"][:1] == ["up"]], "it deployed anyway"
+
+
+def test_make_deploy_allows_stacks_of_other_projects(make: Make) -> None:
+    completed, calls = make(
+        "deploy",
+        "STACK=dev",
+        environment={
+            **PASSPHRASE,
+            "FAKE_STACKS": json.dumps([{"name": "dev"}, {"name": "prod"}]),
+            "FAKE_PROJECTS": json.dumps({"prod": "my-prod-project"}),
+        },
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert [call["args"][:1] for call in calls if call["args"][:1] == ["up"]] == [["up"]]
