@@ -158,7 +158,10 @@ def _chart(
 def dashboard_widgets(watched: Watched, alerting: Alerting) -> list[dict[str, Any]]:
     """The charts an operator looks at first, in reading order."""
     service = watched.service_name
-    per_minute_by = lambda *fields: _aggregation("ALIGN_DELTA", "REDUCE_SUM", fields)
+
+    def per_minute_by(*fields: str) -> dict[str, Any]:
+        return _aggregation("ALIGN_DELTA", "REDUCE_SUM", fields)
+
     labeled = events_filter(service, status="labeled")
     matched_share = {
         "timeSeriesQuery": {
@@ -332,7 +335,7 @@ def dead_letter_documentation(watched: Watched, alerting: Alerting) -> str:
             f"Look at them: `gcloud pubsub subscriptions pull {subscription} "
             f"--project {watched.project} --limit 10` (without `--auto-ack`).",
             "Find why they failed: the function's ERROR lines with status retry "
-            f'(`jsonPayload.status="retry"`, same `id`), and the retry-ratio alert.',
+            '(`jsonPayload.status="retry"`, same `id`), and the retry-ratio alert.',
             "Once the cause is fixed, replay them to user-service-new-image (see the runbook), "
             "then acknowledge them here; the alert closes when the subscription is empty.",
         ],
@@ -498,6 +501,7 @@ class Monitoring(pulumi.ComponentResource):
 
         def policy(
             suffix: str,
+            *,
             title: str,
             severity: str,
             condition: gcp.monitoring.AlertPolicyConditionConditionThresholdArgs,
@@ -570,9 +574,9 @@ class Monitoring(pulumi.ComponentResource):
         # Why: a dead letter is an upload that never got a verdict; someone must look at it.
         self.dead_letter_alert = policy(
             "dead-letters",
-            "dead-lettered messages waiting",
-            "ERROR",
-            threshold(
+            title="dead-lettered messages waiting",
+            severity="ERROR",
+            condition=threshold(
                 watched.apply(
                     lambda w: subscription_metric_filter(UNDELIVERED, w.dead_letter_subscription)
                 ),
@@ -580,15 +584,15 @@ class Monitoring(pulumi.ComponentResource):
                 alerting.dead_letter_duration_seconds,
                 ("60s", "ALIGN_MAX", "REDUCE_SUM"),
             ),
-            watched.apply(lambda w: dead_letter_documentation(w, alerting)),
-            "messages are dead-lettered",
+            documentation=watched.apply(lambda w: dead_letter_documentation(w, alerting)),
+            subject="messages are dead-lettered",
         )
         # Why: uploads waiting too long for a verdict (failing or not keeping up).
         self.backlog_alert = policy(
             "push-backlog",
-            f"push backlog older than {alerting.backlog_age_seconds}s",
-            "WARNING",
-            threshold(
+            title=f"push backlog older than {alerting.backlog_age_seconds}s",
+            severity="WARNING",
+            condition=threshold(
                 watched.apply(
                     lambda w: subscription_metric_filter(OLDEST_UNACKED_AGE, w.push_subscription)
                 ),
@@ -596,32 +600,32 @@ class Monitoring(pulumi.ComponentResource):
                 alerting.backlog_duration_seconds,
                 ("60s", "ALIGN_MAX", "REDUCE_MAX"),
             ),
-            watched.apply(lambda w: backlog_documentation(w, alerting)),
-            "the push backlog is growing old",
+            documentation=watched.apply(lambda w: backlog_documentation(w, alerting)),
+            subject="the push backlog is growing old",
         )
         # Why: Vision or Pub/Sub in trouble (quota exhausted, outage) shows as retry outcomes.
         # A ratio condition (denominatorFilter): retry events over all events.
         self.retry_alert = policy(
             "retry-ratio",
-            f"retry share above {alerting.retry_ratio:g}",
-            "WARNING",
-            threshold(
+            title=f"retry share above {alerting.retry_ratio:g}",
+            severity="WARNING",
+            condition=threshold(
                 service_name.apply(lambda service: events_filter(service, status="retry")),
                 alerting.retry_ratio,
                 alerting.retry_duration_seconds,
                 ("300s", "ALIGN_RATE", "REDUCE_SUM"),
                 denominator=service_name.apply(events_filter),
             ),
-            watched.apply(lambda w: retry_documentation(w, alerting)),
-            "Vision or Pub/Sub calls keep failing",
+            documentation=watched.apply(lambda w: retry_documentation(w, alerting)),
+            subject="Vision or Pub/Sub calls keep failing",
             after=[self.events_metric],  # the user metric must exist before a policy names it
         )
         # Why: sustained 5xx beyond retries: crashes, timeouts, a revision that cannot start.
         self.server_error_alert = policy(
             "server-errors",
-            f"5xx above {alerting.server_errors_per_minute:g}/min",
-            "ERROR",
-            threshold(
+            title=f"5xx above {alerting.server_errors_per_minute:g}/min",
+            severity="ERROR",
+            condition=threshold(
                 service_name.apply(
                     lambda service: function_metric_filter(
                         REQUEST_COUNT, service, response_code_class="5xx"
@@ -631,8 +635,8 @@ class Monitoring(pulumi.ComponentResource):
                 alerting.server_error_duration_seconds,
                 ("60s", "ALIGN_RATE", "REDUCE_SUM"),
             ),
-            watched.apply(lambda w: server_error_documentation(w, alerting)),
-            "the function answers 5xx",
+            documentation=watched.apply(lambda w: server_error_documentation(w, alerting)),
+            subject="the function answers 5xx",
         )
         # Why: the figures an operator looks at first, generated from the same filters.
         self.dashboard = gcp.monitoring.Dashboard(

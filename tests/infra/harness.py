@@ -8,6 +8,7 @@ assertions about wiring compare against realistic values instead of None.
 from __future__ import annotations
 
 import runpy
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,14 @@ class CloudMocks(pulumi_mocks.Mocks):
             state.update(serviceConfig=service_config, state="ACTIVE", environment="GEN_2")
         elif args.typ == "gcp:projects/service:Service":
             resource_id = f"{project}/{state['service']}"
+        elif args.typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+            resource_id = (
+                f"projects/{project}/notificationChannels/{zlib.crc32(args.name.encode())}"
+            )
+            state["name"] = resource_id
+        elif args.typ == "gcp:monitoring/alertPolicy:AlertPolicy":
+            resource_id = f"projects/{project}/alertPolicies/{zlib.crc32(args.name.encode())}"
+            state["name"] = resource_id
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict:  # type: ignore[override]
