@@ -361,12 +361,12 @@ def retry_documentation(watched: Watched, alerting: Alerting) -> str:
     return _runbook(
         alerting,
         f"More than {alerting.retry_ratio:.0%} of the function's events end in `retry`: Vision or "
-        "Pub/Sub is failing (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED = quota "
-        "exhausted, PERMISSION_DENIED = API disabled or a grant missing). Pub/Sub redelivers them; "
-        "after maxDeliveryAttempts they are dead-lettered.",
+        "Pub/Sub is failing (ResourceExhausted = quota exhausted, PermissionDenied = API "
+        "disabled or a grant missing, ServiceUnavailable / DeadlineExceeded = outage). Pub/Sub "
+        "redelivers them; after maxDeliveryAttempts they are dead-lettered.",
         [
-            'Read the reason in the ERROR lines: `jsonPayload.status="retry"` in Logs Explorer '
-            f"(resource cloud_run_revision, service {watched.service_name}).",
+            'Read the exception in the ERROR lines\' message: `jsonPayload.status="retry"` in Logs '
+            f"Explorer (resource cloud_run_revision, service {watched.service_name}).",
             "Quota: the Vision quota page of the project, raise it or lower maxInstances. "
             "Google outage: status.cloud.google.com; retries resume by themselves.",
         ],
