@@ -19,7 +19,8 @@ REQUIRED_APIS: dict[str, str] = {
     "cloudbuild.googleapis.com": "building the function from source",
     "cloudfunctions.googleapis.com": "the gen2 function",
     "run.googleapis.com": "the Cloud Run service behind the gen2 function",
-    "logging.googleapis.com": "build and function logs",
+    "logging.googleapis.com": "build and function logs, and the log-based metrics",
+    "monitoring.googleapis.com": "alert policies, notification channels and the dashboard",
     "vision.googleapis.com": "what the function calls to label images",
 }
 

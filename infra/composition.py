@@ -9,6 +9,7 @@ from apis import ProjectApis, ProjectApisArgs
 from delivery import Delivery, DeliveryArgs
 from identity import ServiceIdentities, ServiceIdentitiesArgs
 from messaging import Messaging, MessagingArgs
+from monitoring import Monitoring, MonitoringArgs
 from registry import FunctionRegistry, FunctionRegistryArgs
 from serverless import LabelingFunction, LabelingFunctionArgs
 from settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settings
@@ -143,6 +144,20 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
                 "run.googleapis.com", "pubsub.googleapis.com", "iam.googleapis.com"
             ),
             propagation_seconds=settings.iam_propagation_seconds,
+        ),
+    )
+    # Watches what the stack created: the function's service and both subscriptions we own.
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            project=settings.project,
+            stack=settings.stack,
+            alerting=settings.alerting,
+            service_name=labeling.function.name,
+            push_subscription=delivery.push_subscription,
+            dead_letter_subscription=messaging.dead_letter_subscription,
+            labels=labels,
+            depends_on=apis.needed_by("monitoring.googleapis.com", "logging.googleapis.com"),
         ),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +64,19 @@ DEFAULTS: Mapping[str, str | None] = {
     # access-change-propagation); 60 s failed about half the builds of TPG's own builder
     # sample (terraform-provider-google #20571).
     "iamPropagationSeconds": "120",
+    # The review band (function REVIEW_MIN_SCORE); unset: no band, results as before.
+    "reviewMinScore": None,
+    # Monitoring (infra/monitoring.py): where alerts go, and when they fire.
+    "alertEmails": None,  # none: the alert policies exist, unrouted
+    "alertNotificationChannels": None,  # existing channels (Slack, PagerDuty, ...) by resource name
+    "alertDeadLetterDurationSeconds": "300",
+    "alertBacklogAgeSeconds": "600",
+    "alertBacklogDurationSeconds": "300",
+    "alertRetryRatio": "0.1",
+    "alertRetryDurationSeconds": "600",
+    "alertServerErrorsPerMinute": "6",
+    "alertServerErrorDurationSeconds": "600",
+    "runbookUrl": "https://github.com/bike-sharing/ai-service/blob/main/README.md#runbook",
 }
 CONFIG_KEYS = tuple(DEFAULTS)
 
@@ -72,10 +87,30 @@ _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|Mi|Gi)$")
 _LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
+_EMAIL = re.compile(r"^[^@\s,;\[\]\"']+@[^@\s,;\[\]\"']+\.[^@\s,;\[\]\"'.]+$")
+_CHANNEL = re.compile(r"^projects/[^/\s]+/notificationChannels/[^/\s]+$")
+# Cloud Monitoring only supports condition durations in whole minutes, up to a day.
+MAX_ALERT_DURATION_SECONDS = 86400
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or outside what the stack supports."""
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Where the alert policies send notifications, and their thresholds (infra/monitoring.py)."""
+
+    emails: tuple[str, ...]
+    notification_channels: tuple[str, ...]
+    dead_letter_duration_seconds: int
+    backlog_age_seconds: int
+    backlog_duration_seconds: int
+    retry_ratio: float
+    retry_duration_seconds: int
+    server_errors_per_minute: float
+    server_error_duration_seconds: int
+    runbook_url: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,7 @@ class Settings:
     force_destroy: bool
     target_labels: tuple[str, ...]
     min_score: float
+    review_min_score: float | None
     max_labels: int
     vision_features: tuple[str, ...]
     vision_timeout_seconds: int
@@ -106,6 +142,7 @@ class Settings:
     ack_deadline_seconds: int
     api_propagation_seconds: int
     iam_propagation_seconds: int
+    alerting: Alerting
     function_source: Path
     archive_directory: Path
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -118,6 +155,12 @@ class Settings:
             "BUCKET_NAME": self.images_bucket_name,
             "TARGET_LABELS": ",".join(self.target_labels),
             "MIN_SCORE": _format_number(self.min_score),
+            # Only when set: without it the function's results are exactly as before.
+            **(
+                {}
+                if self.review_min_score is None
+                else {"REVIEW_MIN_SCORE": _format_number(self.review_min_score)}
+            ),
             "MAX_LABELS": str(self.max_labels),
             "VISION_FEATURES": ",".join(self.vision_features),
             "VISION_TIMEOUT_SECONDS": str(self.vision_timeout_seconds),
@@ -329,6 +372,103 @@ def _delivery(raw: _Raw, function_timeout: int) -> tuple[int, int, int, int]:
     return attempts, minimum_backoff, maximum_backoff, ack_deadline
 
 
+def _review_min_score(raw: _Raw, min_score: float) -> float | None:
+    text = raw.optional("reviewMinScore")
+    if text is None:
+        return None
+    expected = f"a number from 0 to below {_key('minScore')} ({min_score:g})"
+    value = _parse("reviewMinScore", text, float, expected)
+    # Compared as deployed (formatted), so the function's own check at startup cannot disagree.
+    if not 0.0 <= value <= 1.0 or float(_format_number(value)) >= float(_format_number(min_score)):
+        raise SettingsError(
+            f"{_key('reviewMinScore')} must be {expected}, or the review band "
+            f"[reviewMinScore, minScore) is empty; got {value:g}"
+        )
+    return value
+
+
+def _list(name: str, raw: str | None) -> tuple[str, ...]:
+    """A list from config: comma-separated text, or a list (JSON, or Python's str() of one)."""
+    if raw is None or not raw.strip():
+        return ()
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                parsed = None
+        if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+            raise SettingsError(f"{_key(name)} must be a list of strings, got {raw!r}")
+        items = [item.strip() for item in parsed]
+    else:
+        items = [item.strip() for item in re.split(r"[,;\s]+", text)]
+    return tuple(dict.fromkeys(item for item in items if item))
+
+
+def _duration(name: str, raw: str) -> int:
+    seconds = _integer(name, raw, 0, MAX_ALERT_DURATION_SECONDS)
+    if seconds % 60:
+        raise SettingsError(
+            f"{_key(name)} must be a whole number of minutes in seconds (0, 60, 300, ...): "
+            f"Cloud Monitoring accepts no other condition duration; got {seconds}"
+        )
+    return seconds
+
+
+def _positive(name: str, raw: str, high: float | None = None) -> float:
+    expected = "a number above 0" + ("" if high is None else f" and at most {high:g}")
+    value = _parse(name, raw, float, expected)
+    if not value > 0 or (high is not None and value > high):
+        raise SettingsError(f"{_key(name)} must be {expected}, got {raw!r}")
+    return value
+
+
+def _alerting(raw: _Raw) -> Alerting:
+    emails = _list("alertEmails", raw.optional("alertEmails"))
+    bad_emails = [email for email in emails if not _EMAIL.match(email)]
+    if bad_emails:
+        raise SettingsError(
+            f"{_key('alertEmails')} must list e-mail addresses such as oncall@example.com "
+            f"(comma-separated), got {bad_emails}"
+        )
+    channels = _list("alertNotificationChannels", raw.optional("alertNotificationChannels"))
+    bad_channels = [channel for channel in channels if not _CHANNEL.match(channel)]
+    if bad_channels:
+        raise SettingsError(
+            f"{_key('alertNotificationChannels')} must list channel resource names such as "
+            f"projects/my-project/notificationChannels/123, got {bad_channels}"
+        )
+    backlog_age = _integer("alertBacklogAgeSeconds", raw("alertBacklogAgeSeconds"), 60, 604800)
+    runbook_url = raw("runbookUrl").strip()
+    if not runbook_url.startswith(("https://", "http://")):
+        raise SettingsError(f"{_key('runbookUrl')} must be an http(s) URL, got {runbook_url!r}")
+    return Alerting(
+        emails=emails,
+        notification_channels=channels,
+        dead_letter_duration_seconds=_duration(
+            "alertDeadLetterDurationSeconds", raw("alertDeadLetterDurationSeconds")
+        ),
+        backlog_age_seconds=backlog_age,
+        backlog_duration_seconds=_duration(
+            "alertBacklogDurationSeconds", raw("alertBacklogDurationSeconds")
+        ),
+        retry_ratio=_positive("alertRetryRatio", raw("alertRetryRatio"), 1.0),
+        retry_duration_seconds=_duration(
+            "alertRetryDurationSeconds", raw("alertRetryDurationSeconds")
+        ),
+        server_errors_per_minute=_positive(
+            "alertServerErrorsPerMinute", raw("alertServerErrorsPerMinute")
+        ),
+        server_error_duration_seconds=_duration(
+            "alertServerErrorDurationSeconds", raw("alertServerErrorDurationSeconds")
+        ),
+        runbook_url=runbook_url,
+    )
+
+
 def load_settings(
     project: str | None,
     region: str | None,
@@ -355,6 +495,7 @@ def load_settings(
         force_destroy=_boolean("forceDestroy", raw("forceDestroy")),
         target_labels=targets,
         min_score=min_score,
+        review_min_score=_review_min_score(raw, min_score),
         max_labels=max_labels,
         vision_features=features,
         vision_timeout_seconds=vision_timeout,
@@ -375,6 +516,7 @@ def load_settings(
         iam_propagation_seconds=_integer(
             "iamPropagationSeconds", raw("iamPropagationSeconds"), 0, 600
         ),
+        alerting=_alerting(raw),
         # Resolved at call time so tests can point the program at a temporary source tree.
         function_source=function_source or DEFAULT_FUNCTION_SOURCE,
         archive_directory=archive_directory or DEFAULT_ARCHIVE_DIRECTORY,

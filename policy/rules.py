@@ -64,6 +64,7 @@ BUCKET: Final = "gcp:storage/bucket:Bucket"
 SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
 HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
 SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
+ALERT_POLICY: Final = "gcp:monitoring/alertPolicy:AlertPolicy"
 # Legacy object/bucket ACL resources: an ACL entity of allUsers makes data public as surely as IAM.
 STORAGE_ACL_ENTITY_TYPES: Final = frozenset(
     {
@@ -284,6 +285,31 @@ def push_subscription_violations(props: Props) -> list[str]:
     return violations
 
 
+def alert_policy_documentation_violations(props: Props) -> list[str]:
+    """An alert policy tells the on-call what it means and links a runbook.
+
+    An alert without documentation pages someone with a metric name and nothing else; Cloud
+    Monitoring sends documentation.content with every notification.
+    """
+    documentation = _lookup(props, "documentation")
+    content = _lookup(documentation, "content")
+    if documentation is UNKNOWN or content is UNKNOWN:
+        return []
+    if not isinstance(content, str) or not content.strip():
+        return [
+            "documentation.content is missing; expected a text that says what the alert means "
+            "and what to do, with a link to the runbook"
+        ]
+    links = _lookup(documentation, "links")
+    urls = [_lookup(link, "url") for link in links] if isinstance(links, list) else []
+    if "https://" in content or "http://" in content or any(_is_set(url) for url in urls):
+        return []
+    return [
+        "documentation has no runbook link; expected an http(s) URL in documentation.content "
+        "or documentation.links"
+    ]
+
+
 # --- Policies ------------------------------------------------------------------------------------
 
 
@@ -370,5 +396,11 @@ POLICIES: list[ResourceValidationPolicy] = [
         "Push subscriptions send an OIDC token and have a dead-letter topic.",
         _one_of(SUBSCRIPTION),
         push_subscription_violations,
+    ),
+    _resource_policy(
+        "alert-policies-documented-with-runbook",
+        "Alert policies carry documentation text and a runbook link for the on-call.",
+        _one_of(ALERT_POLICY),
+        alert_policy_documentation_violations,
     ),
 ]

@@ -49,6 +49,8 @@ class Settings:
     bucket_name: str
     target_labels: tuple[str, ...] = (DEFAULT_TARGET_LABELS,)
     min_score: float = DEFAULT_MIN_SCORE
+    # The review band [review_min_score, min_score): None (unset) means no band, accept or reject only.
+    review_min_score: float | None = None
     max_labels: int = DEFAULT_MAX_LABELS
     features: tuple[Feature, ...] = (Feature.LABEL_DETECTION,)
     vision_timeout_seconds: float = DEFAULT_VISION_TIMEOUT_SECONDS
@@ -71,12 +73,14 @@ class Settings:
         project_id = _name(env, "PROJECT_ID", "a project id, not a path")
         topic_id = _name(env, "TOPIC_ID", "a topic id such as ai-service-image-labeled, not a path")
         bucket_name = _name(env, "BUCKET_NAME", "a bucket name such as my-images, without gs://")
+        min_score = _number(env, "MIN_SCORE", DEFAULT_MIN_SCORE, 0.0, 1.0)
         return cls(
             project_id=project_id,
             topic_id=topic_id,
             bucket_name=bucket_name,
             target_labels=_target_labels(env),
-            min_score=_number(env, "MIN_SCORE", DEFAULT_MIN_SCORE, 0.0, 1.0),
+            min_score=min_score,
+            review_min_score=_review_min_score(env, min_score),
             max_labels=_integer(env, "MAX_LABELS", DEFAULT_MAX_LABELS, 1, MAX_LABELS_LIMIT),
             features=_features(env),
             vision_timeout_seconds=_positive_seconds(
@@ -134,6 +138,19 @@ def _float(
     if not valid(value):
         raise ConfigError(f"{name}={raw!r} is not valid: expected {expected}")
     return value
+
+
+def _review_min_score(env: Mapping[str, str], min_score: float) -> float | None:
+    """Optional; below MIN_SCORE, or the band [REVIEW_MIN_SCORE, MIN_SCORE) would be empty."""
+    if _optional(env, "REVIEW_MIN_SCORE") is None:
+        return None
+    return _float(
+        env,
+        "REVIEW_MIN_SCORE",
+        0.0,
+        lambda value: 0.0 <= value < min_score,
+        f"a number from 0 to below MIN_SCORE ({min_score:g})",
+    )
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

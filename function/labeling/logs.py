@@ -40,10 +40,13 @@ def log_outcome(
     latency_seconds: float | None,
     error_code: str | None = None,
     path: str | None = None,
+    decision: str | None = None,
 ) -> None:
     """The one line each event gets: the same keys every time, null where a value is unknown.
 
     `latency` uses Cloud Logging's duration format ("0.012s"); `latency_ms` is the same as a number.
+    `decision` is the result's (accept / review / reject), null without a review band or a result.
+    The log-based metrics in infra/monitoring.py read these keys: rename one there too.
     """
     log_event(
         severity,
@@ -53,6 +56,7 @@ def log_outcome(
         matched=matched,
         error_code=error_code,
         path=path,
+        decision=decision,
         source_message_id=source_message_id,
         latency=None if latency_seconds is None else f"{latency_seconds:.6f}s",
         latency_ms=None if latency_seconds is None else round(latency_seconds * 1000, 3),

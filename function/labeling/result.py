@@ -37,6 +37,7 @@ def labeled_result(
         "status": LABELED,
         "labels": [_fields(label) for label in annotation.labels],
         "match": match.to_json(),
+        **_decision(match),
         "source_message_id": source_message_id,
         "processed_at": processed_at,
     }
@@ -48,6 +49,11 @@ def labeled_result(
             "unsafe": annotation.safe_search.unsafe,
         }
     return result
+
+
+def _decision(match: Match) -> dict[str, str]:
+    """`decision` only with a review band (REVIEW_MIN_SCORE): without one the result is unchanged."""
+    return {} if match.decision is None else {"decision": match.decision}
 
 
 def _fields(item: Label | DetectedObject) -> dict[str, Any]:
@@ -75,6 +81,7 @@ def failed_result(
         "status": FAILED,
         "labels": [],
         "match": match.to_json(),
+        **_decision(match),
         "error": {"code": code, "message": message},
         "source_message_id": source_message_id,
         "processed_at": processed_at,
@@ -89,4 +96,6 @@ def encode(result: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         "status": result["status"],
         "matched": "true" if result["match"]["matched"] else "false",
     }
+    if "decision" in result:  # so a subscription filter can route reviews
+        attributes["decision"] = result["decision"]
     return data, attributes

@@ -83,6 +83,7 @@ class LabelingService:
             matched=outcome.matched,
             error_code=outcome.error_code,
             path=outcome.result["path"] if outcome.result else None,
+            decision=outcome.result.get("decision") if outcome.result else None,
             source_message_id=source_message_id,
             latency_seconds=self._clock() - started,
         )
@@ -119,7 +120,11 @@ class LabelingService:
                 source_message_id=source_message_id,
             )
         match = decide(
-            annotation, self._settings.target_labels, self._settings.min_score, self._safe_search
+            annotation,
+            self._settings.target_labels,
+            self._settings.min_score,
+            self._safe_search,
+            self._settings.review_min_score,
         )
         result = results.labeled_result(
             image_id=request.image_id,
@@ -157,7 +162,11 @@ class LabelingService:
         return Outcome(results.FAILED, image_id, False, code, message, result)
 
     def _no_match(self) -> Match:
-        return no_match(self._settings.target_labels, self._settings.min_score)
+        return no_match(
+            self._settings.target_labels,
+            self._settings.min_score,
+            self._settings.review_min_score,
+        )
 
     def _send(self, result: dict[str, Any]) -> None:
         data, attributes = results.encode(result)

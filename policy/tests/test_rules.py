@@ -424,6 +424,60 @@ def test_pull_subscription_needs_neither() -> None:
     assert judge(SUBSCRIPTION, {"topic": "ai-service-image-labeled"}) == {}
 
 
+# --- Alert policies ------------------------------------------------------------------------------
+
+ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+RUNBOOK = "https://github.com/bike-sharing/ai-service/blob/main/README.md#runbook"
+
+
+def good_alert_policy() -> dict[str, Any]:
+    return {
+        "displayName": "AI-Service (dev): dead-lettered messages waiting",
+        "combiner": "OR",
+        "conditions": [{"displayName": "dead letters", "conditionThreshold": {}}],
+        "documentation": {
+            "content": f"**What it means.** ... Runbook: {RUNBOOK}",
+            "mimeType": "text/markdown",
+            "links": [{"displayName": "Runbook", "url": RUNBOOK}],
+        },
+    }
+
+
+def test_a_documented_alert_policy_passes() -> None:
+    assert judge(ALERT_POLICY, good_alert_policy()) == {}
+    only_link = good_alert_policy()
+    only_link["documentation"]["content"] = "Dead letters are waiting: pull and replay them."
+    assert judge(ALERT_POLICY, only_link) == {}
+
+
+@pytest.mark.parametrize(
+    "documentation",
+    [None, {}, {"content": ""}, {"content": "   ", "links": [{"url": RUNBOOK}]}],
+)
+def test_an_alert_policy_without_documentation_text_is_a_violation(
+    documentation: dict[str, Any] | None,
+) -> None:
+    props = good_alert_policy()
+    if documentation is None:
+        del props["documentation"]
+    else:
+        props["documentation"] = documentation
+    [message] = violations("alert-policies-documented-with-runbook", ALERT_POLICY, props)
+    assert "documentation.content is missing" in message
+
+
+def test_an_alert_policy_without_a_runbook_link_is_a_violation() -> None:
+    props = good_alert_policy()
+    props["documentation"] = {"content": "Dead letters are waiting.", "links": []}
+    [message] = violations("alert-policies-documented-with-runbook", ALERT_POLICY, props)
+    assert "no runbook link" in message
+
+
+def test_alert_documentation_unknown_in_preview_is_not_judged() -> None:
+    assert judge(ALERT_POLICY, {"documentation": UNKNOWN_OBJECT_VALUE}) == {}
+    assert judge(ALERT_POLICY, {"documentation": {"content": UNKNOWN_STRING_VALUE}}) == {}
+
+
 # --- Unknown values during preview ---------------------------------------------------------------
 
 

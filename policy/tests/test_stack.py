@@ -40,6 +40,7 @@ def test_stack_registers_the_resources_the_pack_guards(
         "gcp:cloudfunctionsv2/function:Function",
         "gcp:storage/bucket:Bucket",
         "gcp:pubsub/subscription:Subscription",
+        "gcp:monitoring/alertPolicy:AlertPolicy",
     }
     assert guarded <= types, f"the stack no longer registers {guarded - types}"
     assert any(resource["inputs"].get("pushConfig") for resource in stack_resources)

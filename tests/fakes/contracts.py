@@ -67,6 +67,8 @@ def attribute_problems(result: dict[str, Any], attributes: dict[str, str]) -> li
         "status": result.get("status"),
         "matched": "true" if (result.get("match") or {}).get("matched") else "false",
     }
+    if "decision" in result:  # only with a review band (REVIEW_MIN_SCORE)
+        expected["decision"] = result["decision"]
     if attributes != expected:
         return [f"attributes {attributes!r} do not agree with the data, expected {expected!r}"]
     return []

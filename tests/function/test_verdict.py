@@ -52,3 +52,33 @@ def test_a_missing_safe_search_answer_is_not_taken_for_unsafe_content() -> None:
 
     assert match.matched
     assert match.reason is None
+
+
+def test_the_review_band_decides_accept_review_or_reject_and_keeps_matched_meaning() -> None:
+    def verdict(score: float) -> tuple[bool, str | None]:
+        bike = Label(description="Bicycle", score=score, mid="", topicality=score)
+        match = decide(Annotation(labels=(bike,)), ("Bicycle",), 0.8, False, review_threshold=0.5)
+        return match.matched, match.decision
+
+    assert verdict(0.95) == (True, "accept")
+    assert verdict(0.8) == (True, "accept")
+    assert verdict(0.79) == (False, "review")
+    assert verdict(0.5) == (False, "review")
+    assert verdict(0.49) == (False, "reject")
+
+
+def test_without_a_band_there_is_no_decision_and_no_review() -> None:
+    weak = Label(description="Bicycle", score=0.6, mid="", topicality=0.6)
+
+    match = decide(Annotation(labels=(weak,)), ("Bicycle",), 0.8, False)
+
+    assert (match.matched, match.decision, match.review_threshold) == (False, None, None)
+    assert "review_threshold" not in match.to_json()
+
+
+def test_unsafe_content_in_the_band_is_rejected_not_reviewed() -> None:
+    weak = Label(description="Bicycle", score=0.6, mid="", topicality=0.6)
+
+    match = decide(Annotation(labels=(weak,), safe_search=UNSAFE), ("Bicycle",), 0.8, True, 0.5)
+
+    assert (match.matched, match.decision, match.reason) == (False, "reject", "UNSAFE_CONTENT")

@@ -8,6 +8,7 @@ assertions about wiring compare against realistic values instead of None.
 from __future__ import annotations
 
 import runpy
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,14 @@ class CloudMocks(pulumi_mocks.Mocks):
             email = f"service-{PROJECT_NUMBER}@gcp-sa-{agent}.iam.gserviceaccount.com"
             resource_id = f"projects/{project}/services/{state['service']}"
             state.update(email=email, member=f"serviceAccount:{email}")
+        elif args.typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+            resource_id = (
+                f"projects/{project}/notificationChannels/{zlib.crc32(args.name.encode())}"
+            )
+            state["name"] = resource_id
+        elif args.typ == "gcp:monitoring/alertPolicy:AlertPolicy":
+            resource_id = f"projects/{project}/alertPolicies/{zlib.crc32(args.name.encode())}"
+            state["name"] = resource_id
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict:  # type: ignore[override]

@@ -27,6 +27,10 @@ APIS_BY_TYPE = {
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": ["artifactregistry"],
     "gcp:serviceaccount/iAMMember:IAMMember": ["iam"],
     "gcp:projects/serviceIdentity:ServiceIdentity": ["pubsub"],
+    "gcp:logging/metric:Metric": ["logging"],
+    "gcp:monitoring/notificationChannel:NotificationChannel": ["monitoring"],
+    "gcp:monitoring/alertPolicy:AlertPolicy": ["monitoring", "logging"],
+    "gcp:monitoring/dashboard:Dashboard": ["monitoring", "logging"],
 }
 
 
@@ -45,7 +49,7 @@ def test_apis_are_enabled_and_left_on_at_destroy(default_run: ProgramRun) -> Non
     enabled = {item.inputs["service"].split(".")[0] for item in services}
     assert enabled >= {
         "vision", "pubsub", "cloudfunctions", "run", "cloudbuild", "artifactregistry",
-        "storage", "iam", "logging", "cloudresourcemanager",
+        "storage", "iam", "logging", "cloudresourcemanager", "monitoring",
     }  # fmt: skip
     for item in services:
         assert item.inputs["disableOnDestroy"] is False, item.urn
@@ -99,7 +103,7 @@ def test_propagation_waits_are_configurable(seconds: str) -> None:
 
 def test_components_parent_their_resources(default_run: ProgramRun) -> None:
     components = {item.urn for item in default_run.registrations if not item.custom}
-    assert len(components) == 8
+    assert len(components) == 9
     for item in default_run.custom():
         assert item.parent in components, f"{item.urn} is not inside a component"
 

@@ -161,6 +161,45 @@ def test_a_failed_result_must_say_why_and_nothing_else(change: dict[str, Any], w
     assert problems(IMAGE_LABELED, broken) != [], why
 
 
+REVIEWED: dict[str, Any] = {
+    **LABELED,
+    "match": {**FAILED["match"], "review_threshold": 0.3},
+    "decision": "review",
+}
+
+
+@pytest.mark.parametrize(
+    ("result", "why"),
+    [
+        ({**LABELED, "decision": "accept"}, "a decision without its review_threshold"),
+        ({**REVIEWED, "decision": "maybe"}, "an unknown decision"),
+        ({**REVIEWED, "decision": "accept"}, "accept without a match"),
+        ({**LABELED, "match": {**LABELED["match"], "review_threshold": 0.3}}, "review on a match"),
+        (
+            {
+                **LABELED,
+                "match": {**LABELED["match"], "review_threshold": 0.3},
+                "decision": "reject",
+            },
+            "reject on a match",
+        ),
+        ({**FAILED, "match": REVIEWED["match"], "decision": "review"}, "a failure sent to review"),
+        (
+            {**REVIEWED, "match": {**REVIEWED["match"], "reason": "UNSAFE_CONTENT"}},
+            "unsafe content sent to review",
+        ),
+    ],
+)
+def test_the_result_schema_keeps_decision_consistent_with_the_verdict(
+    result: dict[str, Any], why: str
+) -> None:
+    assert problems(IMAGE_LABELED, REVIEWED) == []
+    assert (
+        problems(IMAGE_LABELED, {**FAILED, "match": REVIEWED["match"], "decision": "reject"}) == []
+    )
+    assert problems(IMAGE_LABELED, result) != [], why
+
+
 @pytest.mark.parametrize(
     "request_data",
     [
