@@ -8,9 +8,12 @@ import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import vision_v1
 
+from labeling.clients import build_vision_client
 from labeling.config import Settings
 from labeling.errors import ImageFailed
 from labeling.vision import VisionLabeler
+from tests.fakes.function_server import free_port
+from tests.fakes.vision_emulator import EmulatorProcess
 from tests.vision_emulator.conftest import BUCKET, LABELS, annotate, gcs_image, photo
 
 TWENTY_MB = 20 * 1024 * 1024
@@ -168,3 +171,39 @@ def test_more_than_16_images_in_one_request_is_refused_as_vision_does(
     ] * 17
     with pytest.raises(api_exceptions.InvalidArgument):
         client.batch_annotate_images(requests=requests, timeout=30, retry=None)
+
+
+def test_object_names_are_escaped_when_read_from_storage(
+    client: vision_v1.ImageAnnotatorClient, bucket: object
+) -> None:
+    name = "uploads/user 42/bike #1 ü+ok.png"
+    bucket.blob(name).upload_from_string(photo("bicycle.png").read())  # type: ignore[attr-defined]
+    response = annotate(client, gcs_image(f"gs://{BUCKET}/{name}"), LABELS)
+    assert response.error.code == 0, response.error.message
+    assert response.label_annotations[0].description == "Bicycle"
+
+
+def test_an_unreachable_storage_emulator_is_unavailable_not_the_images_fault() -> None:
+    with EmulatorProcess(f"http://127.0.0.1:{free_port()}") as emulator:
+        client = build_vision_client(
+            Settings(
+                project_id="p", topic_id="t", bucket_name="b", vision_emulator_host=emulator.host
+            )
+        )
+        response = annotate(client, gcs_image(photo("dog.jpg").uri), LABELS)
+        assert response.error.code == 14
+        assert "unreachable" in response.error.message
+        with_content = annotate(client, vision_v1.Image(content=photo("dog.jpg").read()), LABELS)
+        assert with_content.error.code == 0
+
+
+def test_without_a_storage_emulator_gs_objects_cannot_be_opened_and_say_why() -> None:
+    with EmulatorProcess(None) as emulator:
+        client = build_vision_client(
+            Settings(
+                project_id="p", topic_id="t", bucket_name="b", vision_emulator_host=emulator.host
+            )
+        )
+        response = annotate(client, gcs_image(photo("dog.jpg").uri), LABELS)
+    assert response.error.code == 7
+    assert "STORAGE_EMULATOR_HOST" in response.error.message
