@@ -38,7 +38,9 @@ def function(
         emulator.host, pubsub.host, PROJECT_ID=PROJECT, BUCKET_NAME=BUCKET
     ).items():
         monkeypatch.setenv(name, value)
-    return create_app("label_image", str(FUNCTION_SOURCE), "cloudevent").test_client()
+    app = create_app("label_image", str(FUNCTION_SOURCE), "cloudevent")
+    test_client: FlaskClient = app.test_client()
+    return test_client
 
 
 def label(function: FlaskClient, pubsub: FakePubSub, path: str) -> Any:
