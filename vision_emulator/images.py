@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from vision_emulator.model import INPUT_SIZE
 
@@ -108,11 +108,8 @@ def decode(data: bytes) -> Image.Image:
         image.draft("RGB", (INPUT_SIZE, INPUT_SIZE))
         image.load()
         return ImageOps.exif_transpose(image).convert("RGB")
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,  # over Pillow's pixel limit, twice Vision's recommended 75 M
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as error:
+    except Exception as error:
+        # Whatever a decoder raises on untrusted bytes (UnidentifiedImageError, OSError for truncated
+        # data, DecompressionBombError past Pillow's pixel limit, struct errors from a malformed EXIF
+        # block, ...) means the same thing to the caller: these bytes are no usable image.
         raise ImageError(INVALID_ARGUMENT, "Bad image data.") from error

@@ -143,7 +143,8 @@ def decode_boxes(encodings: FloatArray, anchors: FloatArray = ANCHORS) -> FloatA
 
 
 def sigmoid(logits: FloatArray) -> FloatArray:
-    result: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    # Clipped so exp() stays within float32 for any logit (the model's lie within about -20..10).
+    result: FloatArray = (1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))).astype(np.float32)
     return result
 
 

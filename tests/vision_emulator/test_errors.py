@@ -4,9 +4,12 @@ its own outcome (labeling.vision.IMAGE_FAILURES)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import vision_v1
+from PIL import Image
 
 from labeling.clients import build_vision_client
 from labeling.config import Settings
@@ -207,3 +210,15 @@ def test_without_a_storage_emulator_gs_objects_cannot_be_opened_and_say_why() ->
         response = annotate(client, gcs_image(photo("dog.jpg").uri), LABELS)
     assert response.error.code == 7
     assert "STORAGE_EMULATOR_HOST" in response.error.message
+
+
+def test_a_decompression_bomb_is_bad_image_data_not_a_crash(
+    client: vision_v1.ImageAnnotatorClient,
+) -> None:
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")  # 400 M pixels in a few kB
+    assert len(buffer.getvalue()) < 1_000_000
+    response = annotate(client, vision_v1.Image(content=buffer.getvalue()), LABELS)
+    assert response.error.code == 3
+    after = annotate(client, vision_v1.Image(content=photo("bicycle.png").read()), LABELS)
+    assert after.label_annotations[0].description == "Bicycle"  # the emulator still serves
