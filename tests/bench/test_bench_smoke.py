@@ -31,6 +31,10 @@ TINY = [
     "0.02",
     "--cold-starts",
     "1",
+    "--emulator-images",
+    "3",
+    "--emulator-warmup",
+    "1",
     "--repeat",
     "1",
 ]
@@ -97,6 +101,13 @@ def test_the_report_has_every_metric(report: dict[str, Any]) -> None:
         "peak RSS (server + worker)",
     }
     assert all(isinstance(check["met"], bool) for check in report["targets"].values())
+    emulator = results["vision_emulator"]
+    assert set(emulator["images"]) == {"bicycle.png", "dog.jpg"}
+    for image in emulator["images"].values():
+        assert set(image["emulator"]) == set(image["fake_vision"]) == LATENCY_KEYS
+        assert image["emulator"]["count"] == 3
+    for split in emulator["in_process"].values():
+        assert set(split["decode"]) == set(split["detect"]) == LATENCY_KEYS
     assert {"function_dollars_per_million", "vision_dollars_per_million"} <= set(report["cost"])
     assert report["machine"]["nproc"] >= 1
     assert len(report["runs"]) == 1

@@ -1,0 +1,112 @@
+"""`python -m vision_emulator` as `make local` starts it: one readiness line, a clean stop on SIGTERM, and
+exit code 2 with a one-line error naming the install step when the model is missing; the install step
+itself refuses anything but the pinned package."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.vision_emulator import MODEL_DIR, READY, ROOT, EmulatorProcess
+from vision_emulator import install
+from vision_emulator.artifact import DETECTOR_FILE, LABEL_MAP_FILE, TARBALL_NAME
+
+TARBALL = ROOT / ".cache" / "vision-model" / TARBALL_NAME
+
+
+def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vision_emulator", "--host", "127.0.0.1", "--port", "0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_it_prints_one_readiness_line_serves_and_stops_cleanly_on_sigterm() -> None:
+    emulator = EmulatorProcess().start()
+    try:
+        assert READY.fullmatch(emulator.ready_line)
+        assert emulator.ready_line == f"Vision emulator listening on 127.0.0.1:{emulator.port}"
+        with socket.create_connection(("127.0.0.1", emulator.port), timeout=5):
+            pass
+    finally:
+        code = emulator.stop()
+    assert code == 0
+    assert emulator.process is not None
+    assert '"message": "serving"' in emulator.log()
+    assert '"message": "stopped"' in emulator.log()
+
+
+def test_a_missing_model_exits_2_with_one_line_naming_the_install_step(tmp_path: Path) -> None:
+    result = run_emulator("--model-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: the Vision emulator's model is not installed: run make vision-model"
+    ]
+
+
+def test_a_model_file_that_is_not_the_pinned_one_exits_2(tmp_path: Path) -> None:
+    for packed in (LABEL_MAP_FILE, DETECTOR_FILE):
+        (tmp_path / packed.file_name).write_bytes((MODEL_DIR / packed.file_name).read_bytes())
+    detector = tmp_path / DETECTOR_FILE.file_name
+    damaged = bytearray(detector.read_bytes())
+    damaged[1000] ^= 0xFF
+    detector.write_bytes(bytes(damaged))
+    result = run_emulator("--model-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "run make vision-model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_port_in_use_is_an_error_not_a_shared_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "vision_emulator", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_install_writes_the_pinned_files_from_the_pinned_tarball(tmp_path: Path) -> None:
+    if not TARBALL.is_file():
+        pytest.fail(f"{TARBALL} is missing: run make vision-model", pytrace=False)
+    written = install.install(TARBALL, tmp_path)
+    assert sorted(path.name for path in written) == sorted(
+        (LABEL_MAP_FILE.file_name, DETECTOR_FILE.file_name)
+    )
+    for packed in (LABEL_MAP_FILE, DETECTOR_FILE):
+        data = (tmp_path / packed.file_name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == packed.sha256
+        assert data == (MODEL_DIR / packed.file_name).read_bytes()
+
+
+def test_install_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path) -> None:
+    fake = tmp_path / TARBALL_NAME
+    payload = b"not the model"
+    with tarfile.open(fake, "w:gz") as archive:
+        entry = tarfile.TarInfo("package/objectron_solution_packed_assets.data")
+        entry.size = len(payload)
+        archive.addfile(entry, io.BytesIO(payload))
+    target = tmp_path / "model"
+    assert install.main(["--tarball", str(fake), "--model-dir", str(target)]) == 1
+    assert not target.exists()

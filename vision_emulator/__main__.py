@@ -1,0 +1,90 @@
+"""`python -m vision_emulator --host 127.0.0.1 --port 0`: serve the Vision emulator until SIGTERM/SIGINT.
+
+Once it serves, it prints exactly one line to stdout, `Vision emulator listening on HOST:PORT` (port 0 asks
+the OS for a free one; the line names the port it got). Point a client at it with
+VISION_EMULATOR_HOST=HOST:PORT; gs:// images are read from STORAGE_EMULATOR_HOST. Exit codes: 0 after a
+clean stop, 1 if it cannot serve, 2 if the model is not installed (the message names the install step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from vision_emulator.artifact import DEFAULT_MODEL_DIR
+from vision_emulator.images import StorageReader
+from vision_emulator.model import Detector, ModelMissing
+from vision_emulator.service import Annotator, build_server, log
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m vision_emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=None,
+        help="inferences run at once (default: CPUs available, at most 4)",
+    )
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=0.5,
+        help="labels and objects scoring below this are not reported (Vision reports none below 0.5)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        detector = Detector(args.model_dir, args.parallelism, args.min_score)
+    except ModelMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    storage = StorageReader(os.environ.get("STORAGE_EMULATOR_HOST"))
+    server = build_server(Annotator(detector, storage))
+    address = f"{args.host}:{args.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        port = 0
+        reason = str(error)
+    else:
+        reason = "the address is in use or not valid here"
+    if not port:
+        print(f"error: the Vision emulator cannot listen on {address}: {reason}", file=sys.stderr)
+        return 1
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    log(
+        "INFO",
+        "serving",
+        address=f"{args.host}:{port}",
+        storage_emulator_host=storage.host,
+        parallelism=detector.parallelism,
+        min_score=detector.min_score,
+    )
+    print(f"Vision emulator listening on {args.host}:{port}", flush=True)
+    stopping.wait()
+    server.stop(grace=5).wait(10)
+    log("INFO", "stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,307 @@
+"""The detector: SSD-MobileNetV2 (Open Images V4) on LiteRT, with the SSD decoding it needs around it.
+
+The network outputs raw values only: 1917 box encodings relative to fixed anchors and 1917 x 24 class
+logits (column 0 the background). Turning them into boxes and scores follows MediaPipe's Objectron graph
+for this very model, `mediapipe/modules/objectron/object_detection_oid_v4_cpu.pbtxt`: a 300 x 300 RGB input
+stretched from the image and scaled to [-1, 1], anchors as MediaPipe's `SsdAnchorsCalculator` builds them
+from the options there, boxes decoded as its `TensorsToDetectionsCalculator` does (scales 10, 10, 5, 5,
+exponential sizes), sigmoid scores, then non-maximum suppression at IoU 0.5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image
+
+from vision_emulator.artifact import (
+    DEFAULT_MODEL_DIR,
+    DETECTOR_FILE,
+    INSTALL_HINT,
+    LABEL_MAP_FILE,
+    PackedFile,
+)
+from vision_emulator.classes import CLASSES, LABEL_MAP, DetectorClass
+
+FloatArray = npt.NDArray[np.float32]
+
+INPUT_SIZE = 300
+NUM_BOXES = 1917
+NUM_COLUMNS = len(LABEL_MAP)  # 24: the background and 23 classes
+# SsdAnchorsCalculatorOptions in object_detection_oid_v4_cpu.pbtxt.
+ANCHOR_STRIDES = (16, 32, 64, 128, 256, 512)
+ANCHOR_MIN_SCALE = 0.2
+ANCHOR_MAX_SCALE = 0.95
+ANCHOR_ASPECT_RATIOS = (1.0, 2.0, 0.5, 3.0, 0.3333)
+ANCHOR_OFFSET = 0.5
+# The lowest layer is "reduced" (reduce_boxes_in_lowest_layer): three fixed shapes, (scale, aspect ratio).
+LOWEST_LAYER_SMALL_SCALE = 0.1
+# The extra anchor per layer at the scale between this layer's and the next one's
+# (interpolated_scale_aspect_ratio, default 1.0).
+INTERPOLATED_ASPECT_RATIO = 1.0
+# TensorsToDetectionsCalculatorOptions: y_scale, x_scale, h_scale, w_scale.
+BOX_SCALES = (10.0, 10.0, 5.0, 5.0)
+# Detections below this are dropped (min_score_thresh), overlaps above this suppressed.
+DEFAULT_MIN_SCORE = 0.5
+NMS_IOU = 0.5
+
+
+class ModelMissing(Exception):
+    """The model files are absent or not the pinned ones; the message names the install step."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """Normalized to the image (0..1), origin top left."""
+
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    detector_class: DetectorClass
+    score: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One image's answer: every class's best score anywhere in the image (`class_scores[i]` is for
+    `CLASSES[i]`), and the objects found, best first."""
+
+    class_scores: tuple[float, ...]
+    objects: tuple[Detection, ...]
+
+
+def ssd_anchors() -> FloatArray:
+    """The model's 1917 anchors as rows of (y_center, x_center, height, width), normalized."""
+    layers = len(ANCHOR_STRIDES)
+
+    def scale(layer: int) -> float:
+        return ANCHOR_MIN_SCALE + (ANCHOR_MAX_SCALE - ANCHOR_MIN_SCALE) * layer / (layers - 1)
+
+    rows: list[tuple[float, float, float, float]] = []
+    for layer, stride in enumerate(ANCHOR_STRIDES):
+        if layer == 0:
+            shapes = [
+                (LOWEST_LAYER_SMALL_SCALE, 1.0),
+                (scale(0), 2.0),
+                (scale(0), 0.5),
+            ]
+        else:
+            shapes = [(scale(layer), ratio) for ratio in ANCHOR_ASPECT_RATIOS]
+            following = 1.0 if layer == layers - 1 else scale(layer + 1)
+            shapes.append((math.sqrt(scale(layer) * following), INTERPOLATED_ASPECT_RATIO))
+        cells = math.ceil(INPUT_SIZE / stride)
+        for y in range(cells):
+            for x in range(cells):
+                for anchor_scale, ratio in shapes:
+                    rows.append(
+                        (
+                            (y + ANCHOR_OFFSET) / cells,
+                            (x + ANCHOR_OFFSET) / cells,
+                            anchor_scale / math.sqrt(ratio),
+                            anchor_scale * math.sqrt(ratio),
+                        )
+                    )
+    return np.asarray(rows, dtype=np.float32)
+
+
+ANCHORS = ssd_anchors()
+
+
+def decode_boxes(encodings: FloatArray, anchors: FloatArray = ANCHORS) -> FloatArray:
+    """Box encodings (y, x, h, w offsets per anchor) to rows of (y_min, x_min, y_max, x_max)."""
+    y_scale, x_scale, h_scale, w_scale = BOX_SCALES
+    y_center = encodings[:, 0] / y_scale * anchors[:, 2] + anchors[:, 0]
+    x_center = encodings[:, 1] / x_scale * anchors[:, 3] + anchors[:, 1]
+    half_height = np.exp(encodings[:, 2] / h_scale) * anchors[:, 2] / 2
+    half_width = np.exp(encodings[:, 3] / w_scale) * anchors[:, 3] / 2
+    return np.stack(
+        [
+            y_center - half_height,
+            x_center - half_width,
+            y_center + half_height,
+            x_center + half_width,
+        ],
+        axis=1,
+    ).astype(np.float32)
+
+
+def sigmoid(logits: FloatArray) -> FloatArray:
+    # Clipped so exp() stays within float32 for any logit (the model's lie within about -20..10).
+    result: FloatArray = (1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))).astype(np.float32)
+    return result
+
+
+def intersection_over_union(box: FloatArray, others: FloatArray) -> FloatArray:
+    top = np.maximum(box[0], others[:, 0])
+    left = np.maximum(box[1], others[:, 1])
+    bottom = np.minimum(box[2], others[:, 2])
+    right = np.minimum(box[3], others[:, 3])
+    overlap = np.clip(bottom - top, 0, None) * np.clip(right - left, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    union = area + areas - overlap
+    result: FloatArray = np.where(union > 0, overlap / np.maximum(union, 1e-12), 0.0).astype(
+        np.float32
+    )
+    return result
+
+
+def non_max_suppression(boxes: FloatArray, scores: FloatArray, iou: float = NMS_IOU) -> list[int]:
+    """Greedy NMS: indices of the boxes kept, best score first."""
+    order = list(np.argsort(-scores, kind="stable"))
+    kept: list[int] = []
+    while order:
+        best = int(order.pop(0))
+        kept.append(best)
+        if order:
+            rest = np.asarray(order)
+            overlaps = intersection_over_union(boxes[best], boxes[rest])
+            order = [
+                int(index) for index, overlap in zip(rest, overlaps, strict=True) if overlap <= iou
+            ]
+    return kept
+
+
+def interpret(
+    encodings: FloatArray, logits: FloatArray, min_score: float = DEFAULT_MIN_SCORE
+) -> Detections:
+    """The network's raw outputs for one image, (1917, 4) and (1917, 24), as class scores and objects."""
+    scores = sigmoid(logits)[:, 1:]  # the background column is never a class
+    class_scores = tuple(float(score) for score in scores.max(axis=0))
+    best_class = scores.argmax(axis=1)
+    best_score = scores[np.arange(len(scores)), best_class]
+    candidates = np.flatnonzero(best_score >= min_score)
+    boxes = np.clip(decode_boxes(encodings[candidates], ANCHORS[candidates]), 0.0, 1.0)
+    objects: list[Detection] = []
+    for column in np.unique(best_class[candidates]):
+        same = np.flatnonzero(best_class[candidates] == column)
+        for kept in non_max_suppression(boxes[same], best_score[candidates][same]):
+            y_min, x_min, y_max, x_max = (float(value) for value in boxes[same][kept])
+            objects.append(
+                Detection(
+                    detector_class=CLASSES[int(column)],
+                    score=float(best_score[candidates][same][kept]),
+                    box=Box(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max),
+                )
+            )
+    objects.sort(key=lambda item: item.score, reverse=True)
+    return Detections(class_scores=class_scores, objects=tuple(objects))
+
+
+def input_tensor(image: Image.Image) -> FloatArray:
+    """An RGB image as the network's input: stretched to 300 x 300 (the graph keeps no aspect ratio),
+    scaled from 0..255 to -1..1, with a batch dimension."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if image.size != (INPUT_SIZE, INPUT_SIZE):
+        image = image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    pixels = np.asarray(image, dtype=np.float32)
+    result: FloatArray = (pixels / 127.5 - 1.0)[np.newaxis]
+    return result
+
+
+def check_model_files(model_dir: Path) -> dict[str, Path]:
+    """The installed model files, each checked against its pinned size and sha256."""
+    found: dict[str, Path] = {}
+    for packed in (LABEL_MAP_FILE, DETECTOR_FILE):
+        path = model_dir / packed.file_name
+        _check(path, packed)
+        found[packed.file_name] = path
+    label_map = tuple(found[LABEL_MAP_FILE.file_name].read_text().splitlines())
+    if label_map != LABEL_MAP:
+        raise ModelMissing(f"{found[LABEL_MAP_FILE.file_name]} is not the expected label map")
+    return found
+
+
+def _check(path: Path, packed: PackedFile) -> None:
+    if not path.is_file():
+        raise ModelMissing(f"the Vision emulator's model is not installed: {INSTALL_HINT}")
+    data = path.read_bytes()
+    if len(data) != packed.end - packed.start or hashlib.sha256(data).hexdigest() != packed.sha256:
+        raise ModelMissing(
+            f"the Vision emulator's model file {path} is not the pinned one: {INSTALL_HINT}"
+        )
+
+
+class Detector:
+    """Runs the network on images, from any thread.
+
+    A LiteRT interpreter is not thread-safe, so the detector holds a pool of them (one per concurrent
+    inference, each single-threaded): requests beyond the pool wait for a free one.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path = DEFAULT_MODEL_DIR,
+        parallelism: int | None = None,
+        min_score: float = DEFAULT_MIN_SCORE,
+    ) -> None:
+        files = check_model_files(model_dir)
+        self.min_score = min_score
+        self.parallelism = parallelism or max(1, min(4, len(os.sched_getaffinity(0))))
+        self._pool: queue.Queue[Any] = queue.Queue()
+        model_path = str(files[DETECTOR_FILE.file_name])
+        for _ in range(self.parallelism):
+            interpreter = Interpreter(model_path=model_path, num_threads=1)
+            interpreter.allocate_tensors()
+            self._pool.put(interpreter)
+        self._input, self._encodings, self._logits = self._tensor_indices(self._pool.queue[0])
+        # One inference each before serving: the first invoke sets up kernels and takes longest.
+        blank = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
+        for interpreter in list(self._pool.queue):
+            interpreter.set_tensor(self._input, blank)
+            interpreter.invoke()
+
+    @staticmethod
+    def _tensor_indices(interpreter: Any) -> tuple[int, int, int]:
+        """The input's and the two outputs' tensor indices, after checking their shapes."""
+        (entry,) = interpreter.get_input_details()
+        outputs = {output["name"]: output for output in interpreter.get_output_details()}
+        encodings = outputs.get("raw_outputs/box_encodings")
+        logits = outputs.get("raw_outputs/class_predictions")
+        shapes = [tuple(entry["shape"])] + [
+            tuple(output["shape"]) if output else None for output in (encodings, logits)
+        ]
+        expected = [(1, INPUT_SIZE, INPUT_SIZE, 3), (1, NUM_BOXES, 4), (1, NUM_BOXES, NUM_COLUMNS)]
+        if encodings is None or logits is None or shapes != expected:
+            raise ModelMissing(f"the detector has tensors {shapes}, expected {expected}")
+        return int(entry["index"]), int(encodings["index"]), int(logits["index"])
+
+    @contextmanager
+    def _interpreter(self) -> Iterator[Any]:
+        interpreter = self._pool.get()
+        try:
+            yield interpreter
+        finally:
+            self._pool.put(interpreter)
+
+    def raw_outputs(self, image: Image.Image) -> tuple[FloatArray, FloatArray]:
+        """The network's (1917, 4) box encodings and (1917, 24) logits for one image."""
+        tensor = input_tensor(image)
+        with self._interpreter() as interpreter:
+            interpreter.set_tensor(self._input, tensor)
+            interpreter.invoke()
+            encodings: FloatArray = interpreter.get_tensor(self._encodings)[0].copy()
+            logits: FloatArray = interpreter.get_tensor(self._logits)[0].copy()
+        return encodings, logits
+
+    def detect(self, image: Image.Image) -> Detections:
+        encodings, logits = self.raw_outputs(image)
+        return interpret(encodings, logits, self.min_score)
