@@ -45,8 +45,10 @@ class Progress:
     def estimate_seconds(self) -> float:
         return sum(block.estimate_seconds for block in self.blocks)
 
-    def announce(self, what: str) -> None:
-        self._write(f"{what}: about {clock_text(self.estimate_seconds)} on 2 cores")
+    def announce(self, what: str, note: str = "") -> None:
+        """The first line: how long the whole run should take."""
+        estimate = clock_text(self.estimate_seconds)
+        self._write(f"{what}: {len(self.blocks)} blocks, about {estimate} on 2 cores{note}")
 
     def begin(self, name: str) -> None:
         self._index = next(

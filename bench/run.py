@@ -35,7 +35,8 @@ TARGETS = {
     "concurrency (as deployed)": ("concurrency_deployed.ratio_vs_floor", ">=", 0.8),
     "cold start": ("cold_start.ratio", "<=", 1.5),
 }
-# Event counts: the full measurement (about 6 minutes on 2 cores) and --quick (about 1 minute).
+# Event counts: the full measurement (5 to 8 minutes on 2 cores, as busy as they are) and --quick
+# (about 1.5 minutes).
 FULL = {
     "overhead_events": 2000,
     "warmup_events": 50,
@@ -60,7 +61,9 @@ END_TO_END_WARMUP = 3
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="fewer events and one run (about 1 minute); rougher"
+        "--quick",
+        action="store_true",
+        help="fewer events and one run (about 1.5 minutes); rougher figures",
     )
     parser.add_argument("--overhead-events", type=int)
     parser.add_argument("--warmup-events", type=int)
@@ -105,13 +108,13 @@ def plan(args: argparse.Namespace) -> list[Block]:
     for repetition in range(args.repeat):
         run = f"run {repetition + 1}/{args.repeat}"
         blocks += [
-            Block(f"{run}: overhead", 4 + (args.warmup_events + args.overhead_events) * 0.006),
+            Block(f"{run}: overhead", 4 + (args.warmup_events + args.overhead_events) * 0.009),
             Block(
                 f"{run}: concurrency, THREADS as deployed, against the floor",
-                5 + 2 * args.concurrency_events / 250,
+                6 + 2 * args.concurrency_events / 200,
             ),
-            Block(f"{run}: concurrency, THREADS unset", 3 + args.default_threads_events / 38),
-            Block(f"{run}: cold start", (args.cold_starts + 1) * 5.0),
+            Block(f"{run}: concurrency, THREADS unset", 3 + args.default_threads_events / 34),
+            Block(f"{run}: cold start", (args.cold_starts + 1) * 3.0),
         ]
     if not args.no_end_to_end:
         blocks.append(
@@ -135,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     progress = Progress(plan(args))
     progress.announce(
-        f"python -m bench: {len(progress.blocks)} blocks"
-        + ("" if args.quick else " (--quick: about 1 minute, rougher)")
+        "python -m bench",
+        "" if args.quick else " (--quick: about 1.5 minutes, rougher figures)",
     )
     runs: list[dict[str, Any]] = []
     started = time.time()

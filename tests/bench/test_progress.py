@@ -27,7 +27,7 @@ def test_the_start_line_says_how_long_the_whole_run_takes() -> None:
 
     shown.announce("python -m bench")
 
-    assert stream.getvalue() == "python -m bench: about 2:00 on 2 cores\n"
+    assert stream.getvalue() == "python -m bench: 2 blocks, about 2:00 on 2 cores\n"
 
 
 def test_each_line_names_the_block_its_progress_the_time_elapsed_and_left() -> None:
