@@ -114,7 +114,7 @@ def plan(args: argparse.Namespace) -> list[Block]:
                 6 + 2 * args.concurrency_events / 200,
             ),
             Block(f"{run}: concurrency, THREADS unset", 3 + args.default_threads_events / 34),
-            Block(f"{run}: cold start", (args.cold_starts + 1) * 3.0),
+            Block(f"{run}: cold start", (args.cold_starts + 1) * 4.0),
         ]
     if not args.no_end_to_end:
         blocks.append(
