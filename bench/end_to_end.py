@@ -53,12 +53,18 @@ class Receipts:
     def __init__(self) -> None:
         self._arrived: dict[str, float] = {}
         self._condition = threading.Condition()
+        self.not_labeled: list[
+            str
+        ] = []  # results that were not `labeled`: the run measured the wrong thing
 
     def callback(self, message: subscriber.message.Message) -> None:
         arrived = time.perf_counter()
         message.ack()
         key = message.attributes.get(SOURCE_ATTRIBUTE)  # the floor function's results
-        if key is None and message.attributes.get("status"):  # the function's results
+        status = message.attributes.get("status")
+        if status != "labeled" and (key is not None or status is not None):
+            self.not_labeled.append(f"{status}: {message.data[:300]!r}")
+        if key is None and status is not None:  # the function's results
             key = json.loads(message.data).get("source_message_id")
         if key is None:  # the round trip: the message itself
             key = message.message_id
@@ -120,6 +126,7 @@ def measure(
             publisher = PublisherClient(batch_settings=batch)
             subscriptions = SubscriberClient()
         stack.callback(subscriptions.close)
+        stack.callback(publisher.stop)
         topics = {
             "function": publisher.topic_path(project, NEW_IMAGE_TOPIC),
             "floor": publisher.topic_path(project, FLOOR_TOPIC),
@@ -166,6 +173,8 @@ def measure(
                 progress(min(start + block, events), events)
         _check_output(function, "function")
         _check_output(floor, "floor function")
+        if receipts.not_labeled:
+            raise RuntimeError(f"results that are not `labeled`: {receipts.not_labeled[:3]}")
         return latencies
 
 
