@@ -145,3 +145,20 @@ def test_the_server_ran_with_the_environment_infra_deploys(report: dict[str, Any
 
     deployed = load_settings("bench-project", "us-central1", {}).function_environment()
     assert report["deployment"]["environment"] == deployed
+
+
+def test_without_the_emulator_the_benchmark_stops_at_once_naming_what_to_install() -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PATH": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert process.returncode == 2, process.stdout + process.stderr
+    assert "gcloud components install pubsub-emulator" in process.stderr
+    assert "--no-end-to-end" in process.stderr
+    assert "elapsed" not in process.stderr, "it measured something before refusing"
