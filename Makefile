@@ -71,7 +71,7 @@ policy-test: $(POLICY_VENV)/.installed
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
 
-## bench: benchmark the function as deployed, 5-8 min (BENCH_FLAGS=--quick: 1.5 min); docs/performance.md
+## bench: benchmark the function as deployed, 6-8 min (BENCH_FLAGS=--quick: 1.5 min); docs/performance.md
 BENCH_FLAGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed

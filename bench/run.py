@@ -35,7 +35,7 @@ TARGETS = {
     "concurrency (as deployed)": ("concurrency_deployed.ratio_vs_floor", ">=", 0.8),
     "cold start": ("cold_start.ratio", "<=", 1.5),
 }
-# Event counts: the full measurement (5 to 8 minutes on 2 cores, as busy as they are) and --quick
+# Event counts: the full measurement (6 to 8 minutes on 2 cores, as busy as they are) and --quick
 # (about 1.5 minutes).
 FULL = {
     "overhead_events": 2000,
