@@ -7,11 +7,21 @@ POLICY_VENV := policy/.venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: test lint typecheck workflows unit policy-test install clean emulator-check
+.PHONY: help test lint typecheck workflows unit policy-test install clean emulator-check
+
+# A bare `make` lists the commands; it never starts the suite (several minutes) by surprise.
+.DEFAULT_GOAL := help
+
+## help: list these commands (what a bare `make` does)
+help:
+	@echo "make <command>, where <command> is one of:"
+	@awk '/^## [A-Za-z0-9_.-]+: / { line = substr($$0, 4); name = substr(line, 1, index(line, ":") - 1); \
+		printf "  %-14s %s\n", name, substr(line, length(name) + 3) }' $(MAKEFILE_LIST)
 
 ## test: create the virtualenvs, then lint, type-check, validate workflows and run every test
 test: install lint typecheck workflows unit policy-test
 
+## install: create the virtualenvs (.venv, policy/.venv) with everything the commands need
 install: $(VENV)/.installed $(POLICY_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt function/requirements.txt
@@ -26,13 +36,16 @@ $(POLICY_VENV)/.installed: policy/requirements.txt
 	$(POLICY_VENV)/bin/python -m pip install --quiet -r policy/requirements.txt
 	touch $@
 
+## lint: ruff check and ruff format --check
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## typecheck: mypy, over the files pyproject.toml lists
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+## workflows: validate the GitHub workflows (JSON schema, zizmor)
 workflows: $(VENV)/.installed
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity medium .github/workflows
@@ -41,16 +54,20 @@ workflows: $(VENV)/.installed
 SKIP_EMULATOR_TESTS ?=
 export SKIP_EMULATOR_TESTS
 
+## emulator-check: fail, naming what to install, when Google's Pub/Sub emulator is missing
 emulator-check: $(VENV)/.installed
 	@[ "$(SKIP_EMULATOR_TESTS)" = 1 ] || $(BIN)/python -m ops.emulators check || { \
 		echo "(or run make test SKIP_EMULATOR_TESTS=1 to skip the emulator tests on purpose)" >&2; exit 2; }
 
+## unit: pytest only, e.g. make unit SKIP_EMULATOR_TESTS=1 to skip the Pub/Sub emulator tests
 unit: $(VENV)/.installed emulator-check
 	$(BIN)/python -m pytest
 
+## policy-test: the policy pack's own tests (policy/.venv)
 policy-test: $(POLICY_VENV)/.installed
 	cd policy && .venv/bin/python -m pytest -q -p no:cacheprovider tests
 
+## clean: delete the virtualenvs and tool caches
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
 
@@ -93,7 +110,7 @@ $(TEST_PHOTOS):
 	dpkg-deb -x "$$(ls $(TEST_PHOTOS_CACHE)/deb/darknet_*.deb | head -1)" $(TEST_PHOTOS_CACHE)
 	touch $@
 
-## bench: benchmark the function as deployed (README "Performance"), e.g. make bench BENCH_FLAGS="--repeat 5"
+## bench: benchmark the function as deployed, 6-8 min (BENCH_FLAGS=--quick: 1.5 min); docs/performance.md
 BENCH_FLAGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed

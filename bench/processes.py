@@ -15,6 +15,8 @@ from tests.fakes.environment import FUNCTION_ENV_NAMES
 from tests.fakes.function_server import FUNCTION_SOURCE, FunctionServer
 
 HELLO_WORLD_SOURCE = Path(__file__).resolve().parent / "hello_world" / "main.py"
+# The function's two RPCs behind the same server, and nothing else (bench/floor.py).
+FLOOR_FUNCTION_SOURCE = Path(__file__).resolve().parent / "floor_function" / "main.py"
 # Variables the function or the server read: the benchmark sets them explicitly, or leaves them unset
 # (THREADS unset is functions-framework's default server configuration).
 CONTROLLED = frozenset(

@@ -1,4 +1,7 @@
-"""The four measurements, each against functions-framework processes and the in-process wire fakes."""
+"""The measurements, each against functions-framework processes and the in-process wire fakes.
+
+Every block takes an optional `progress(done, total)` callback (bench/progress.py prints it).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +21,22 @@ from google.pubsub_v1 import types as pubsub_types
 
 from bench import http_load
 from bench.deployed import Deployment
-from bench.processes import HELLO_WORLD_SOURCE, ServerProcess, process_environment
+from bench.processes import (
+    FLOOR_FUNCTION_SOURCE,
+    HELLO_WORLD_SOURCE,
+    ServerProcess,
+    process_environment,
+)
 from tests.fakes.pubsub import FakePubSub
 from tests.fakes.vision import FakeVision
 
 IMAGE_PATH = "bench/bicycle.jpg"
 Metrics = dict[str, Any]
+Advance = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    """The default progress callback: say nothing."""
 
 
 @dataclass
@@ -157,7 +170,9 @@ class Floor:
         self._process.wait(timeout=30)
 
 
-def overhead(bench: Bench, events: int, warmup: int, block: int = 100) -> Metrics:
+def overhead(
+    bench: Bench, events: int, warmup: int, block: int = 100, progress: Advance = _no_progress
+) -> Metrics:
     """Sequential deliveries, Vision answering at once: the function vs its two RPCs alone.
 
     The function, the hello-world and the floor run in alternating blocks of `block` events, so a
@@ -186,6 +201,7 @@ def overhead(bench: Bench, events: int, warmup: int, block: int = 100) -> Metric
             reconnects += run.reconnects
             hello.extend(_checked(http_load.sequential(to_hello, chunk), "hello-world").latencies)
             floored.extend(floor.run(len(chunk)))
+            progress(start - warmup + len(chunk), events)
         _expect_published(bench, before + warmup + events)
         to_function.close()
         to_hello.close()
@@ -213,55 +229,94 @@ def overhead(bench: Bench, events: int, warmup: int, block: int = 100) -> Metric
 
 
 def concurrency(
-    bench: Bench, events: int, clients: int, vision_latency: float, threads: bool
+    bench: Bench,
+    events: int,
+    clients: int,
+    vision_latency: float,
+    *,
+    threads: bool,
+    with_floor: bool = False,
+    progress: Advance = _no_progress,
 ) -> Metrics:
-    """`clients` deliveries in flight at once, Vision answering after `vision_latency` seconds."""
+    """`clients` deliveries in flight at once, Vision answering after `vision_latency` seconds.
+
+    With `with_floor`, the floor function (bench/floor_function/: the same server and THREADS, the
+    function's two RPCs and nothing else) takes turns with the function in blocks of 10 waves of
+    `clients` deliveries, so load from elsewhere on the machine hits both alike: the ratio function /
+    floor is what our code costs in throughput on this machine, now. The ideal (clients / latency)
+    is what no server can beat, whatever the machine.
+    """
     bench.vision.faults.latency_seconds = vision_latency
     env = bench.environment(threads=threads)
-    with ServerProcess(env) as server:
+    block = clients * 10
+    with ExitStack() as stack:
+        server = stack.enter_context(ServerProcess(env))
+        floor = None
+        if with_floor:
+            floor = stack.enter_context(
+                ServerProcess(
+                    {**env, "BENCH_FLOOR_URI": bench.uri},
+                    target="floor",
+                    source=FLOOR_FUNCTION_SOURCE,
+                )
+            )
+        servers = [server] if floor is None else [server, floor]
         before = bench.published()
         # One delivery per client first: clients are built and the worker's threads are started.
-        http_load.concurrent(
-            server.host, server.port, http_load.push_bodies(clients, IMAGE_PATH), clients
-        )
-        cpu_before = server.cpu_seconds()
-        run = _checked(
+        for warming in servers:
             http_load.concurrent(
-                server.host,
-                server.port,
-                http_load.push_bodies(events, IMAGE_PATH, clients + 1),
-                clients,
-            ),
-            "concurrency",
-        )
-        cpu = server.cpu_seconds() - cpu_before
+                warming.host, warming.port, http_load.push_bodies(clients, IMAGE_PATH), clients
+            )
+        latencies: list[float] = []
+        wall = floor_wall = cpu = 0.0
+        reconnects = 0
+        for start in range(0, events, block):
+            bodies = http_load.push_bodies(
+                min(block, events - start), IMAGE_PATH, clients + 1 + start
+            )
+            cpu_before = server.cpu_seconds()
+            run = _checked(
+                http_load.concurrent(server.host, server.port, bodies, clients), "concurrency"
+            )
+            cpu += server.cpu_seconds() - cpu_before
+            wall += run.wall_seconds
+            latencies.extend(run.latencies)
+            reconnects += run.reconnects
+            if floor is not None:
+                floor_run = http_load.concurrent(floor.host, floor.port, bodies, clients)
+                floor_wall += _checked(floor_run, "floor function").wall_seconds
+            progress(start + len(bodies), events)
         memory = server.peak_memory()
-        _expect_published(bench, before + clients + events)
+        _expect_published(bench, before + len(servers) * (clients + events))
     bench.vision.faults.latency_seconds = 0.0
     ideal = clients / vision_latency
-    throughput = events / run.wall_seconds
-    return {
+    throughput = events / wall
+    result: Metrics = {
         "threads": env.get("THREADS", "default (4 x CPUs)"),
         "clients": clients,
         "vision_latency_ms": vision_latency * 1000,
         "events_per_second": throughput,
         "ideal_events_per_second": ideal,
         "ratio": throughput / ideal,
-        "latency": summary(run.latencies),
+        "latency": summary(latencies),
         "server_cpu_ms_per_event": cpu / events * 1000,
         "peak_rss_bytes": {
             "server": memory.server,
             "worker": memory.workers,
             "total": memory.total,
         },
-        "reconnects": run.reconnects,
+        "reconnects": reconnects,
     }
+    if floor is not None:
+        result["floor_events_per_second"] = events / floor_wall
+        result["ratio_vs_floor"] = throughput / result["floor_events_per_second"]
+    return result
 
 
 # -- 3. Cold start -------------------------------------------------------------------------------
 
 
-def cold_start(bench: Bench, repetitions: int) -> Metrics:
+def cold_start(bench: Bench, repetitions: int, progress: Advance = _no_progress) -> Metrics:
     """Popen to first published result (function) vs Popen to first 200 (hello-world), alternating.
 
     One event is sent as soon as the port accepts a connection. A first, unmeasured start of each
@@ -277,6 +332,7 @@ def cold_start(bench: Bench, repetitions: int) -> Metrics:
         if repetition:
             function.append(measured_function)
             hello.append(measured_hello)
+        progress(repetition + 1, repetitions + 1)
     result = {
         "repetitions": repetitions,
         "function_to_publish_ms": statistics.median(m["done_ms"] for m in function),
@@ -301,8 +357,11 @@ def _one_cold_start(
         started = server.launch()
         sock = server.connect()
         accepted = time.perf_counter()
-        status = http_load.Delivery(server.host, server.port, sock).post(body)
+        delivery = http_load.Delivery(server.host, server.port, sock)
+        status = delivery.post(body)
         answered = time.perf_counter()
+        # An open keep-alive connection holds gunicorn's graceful stop for about 2 s.
+        delivery.close()
         if status != 200:
             raise RuntimeError(f"cold start answered {status}:\n{server.output()}")
         done = answered

@@ -42,3 +42,4 @@ class TransientError(Exception):
     """Trouble that is not the message's fault: the message must be redelivered."""
 
     image_id: MessageId | None = None  # set once known, for the log line
+    path: str | None = None  # the message's path, likewise

@@ -71,6 +71,7 @@ class LabelingService:
                 status="retry",
                 matched=False,
                 error_code="TRANSIENT" if transient else "INTERNAL",
+                path=error.path if isinstance(error, TransientError) else None,
                 source_message_id=source_message_id,
                 latency_seconds=self._clock() - started,
             )
@@ -108,7 +109,7 @@ class LabelingService:
         try:
             annotation = self._annotate(request.uri)
         except TransientError as error:
-            error.image_id = request.image_id
+            error.image_id, error.path = request.image_id, request.path
             raise
         except ImageFailed as error:
             return self._fail(
@@ -173,7 +174,7 @@ class LabelingService:
         try:
             self._publish(data, attributes)
         except TransientError as error:
-            error.image_id = result["id"]
+            error.image_id, error.path = result["id"], result["path"]
             raise
 
 

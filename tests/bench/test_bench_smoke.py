@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,6 +39,13 @@ TINY = [
     "--repeat",
     "1",
 ]
+# The publish-to-result block needs Google's Pub/Sub emulator, like tests/e2e/.
+WITH_EMULATOR = os.environ.get("SKIP_EMULATOR_TESTS") != "1"
+END_TO_END = (
+    ["--end-to-end-events", "3", "--end-to-end-vision-latency", "0.01"]
+    if WITH_EMULATOR
+    else ["--no-end-to-end"]
+)
 LATENCY_KEYS = {"count", "median_ms", "p99_ms", "mean_ms"}
 COUNTERS = {"reconnects"}  # may well be zero
 
@@ -46,7 +54,7 @@ COUNTERS = {"reconnects"}  # may well be zero
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("bench") / "report.json"
     process = subprocess.run(
-        [sys.executable, "-m", "bench", *TINY, "--output", str(output)],
+        [sys.executable, "-m", "bench", *TINY, *END_TO_END, "--output", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -54,7 +62,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         check=False,
     )
     assert process.returncode == 0, process.stdout + process.stderr
-    assert "targets:" in process.stdout, process.stdout
+    assert "targets (each a ratio against a reference measured in this run):" in process.stdout
+    assert "left] run 1/1: cold start" in process.stderr, "no progress lines on stderr"
     loaded: dict[str, Any] = json.loads(output.read_text())
     return loaded
 
@@ -94,6 +103,7 @@ def test_the_report_has_every_metric(report: dict[str, Any]) -> None:
         "hello_world_port_accepts_ms",
         "ratio",
     } <= set(results["cold_start"])
+    assert {"floor_events_per_second", "ratio_vs_floor"} <= set(results["concurrency_deployed"])
     assert set(report["targets"]) == {
         "overhead",
         "concurrency (as deployed)",
@@ -111,6 +121,19 @@ def test_the_report_has_every_metric(report: dict[str, Any]) -> None:
     assert {"function_dollars_per_million", "vision_dollars_per_million"} <= set(report["cost"])
     assert report["machine"]["nproc"] >= 1
     assert len(report["runs"]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WITH_EMULATOR, reason="SKIP_EMULATOR_TESTS=1: no Pub/Sub emulator")
+def test_publish_to_result_is_measured_through_the_emulator_against_its_references(
+    report: dict[str, Any],
+) -> None:
+    flow = report["results"]["end_to_end"]
+    for kind in ("function", "floor", "emulator_round_trip"):
+        assert set(flow[kind]) == LATENCY_KEYS
+        assert flow[kind]["count"] == 3
+    assert flow["vision_latency_ms"] == 10
+    assert {"ratio_median", "ratio_p99", "ratio_median_vs_two_round_trips_plus_vision"} <= set(flow)
 
 
 @pytest.mark.slow
@@ -133,3 +156,20 @@ def test_the_server_ran_with_the_environment_infra_deploys(report: dict[str, Any
 
     deployed = load_settings("bench-project", "us-central1", {}).function_environment()
     assert report["deployment"]["environment"] == deployed
+
+
+def test_without_the_emulator_the_benchmark_stops_at_once_naming_what_to_install() -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PATH": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert process.returncode == 2, process.stdout + process.stderr
+    assert "gcloud components install pubsub-emulator" in process.stderr
+    assert "--no-end-to-end" in process.stderr
+    assert "elapsed" not in process.stderr, "it measured something before refusing"
