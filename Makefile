@@ -54,6 +54,14 @@ policy-test: $(POLICY_VENV)/.installed
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
 
+## local: run the whole AI-Service on this machine (emulators, no cloud) and the seed scenario; SERVE=1 keeps it up, VISION=stand-in
+VISION ?= emulator
+SERVE ?=
+LOCAL_FLAGS ?=
+.PHONY: local
+local: $(VENV)/.installed
+	$(BIN)/python -m ops.local --vision "$(VISION)" $(if $(filter 1 yes true,$(SERVE)),--serve) $(LOCAL_FLAGS)
+
 ## bench: benchmark the function as deployed (README "Performance"), e.g. make bench BENCH_FLAGS="--repeat 5"
 BENCH_FLAGS ?=
 .PHONY: bench
