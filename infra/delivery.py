@@ -82,8 +82,9 @@ class Delivery(pulumi.ComponentResource):
         # accepts from Pub/Sub in this project. The grants above exist before the first push.
         # Name, ack deadline, retention, retry and dead-letter policy: infra/topology.py, which
         # `make local` provisions on the emulator too.
-        declared = topology(settings).push_subscription
-        assert declared.push and declared.retry_policy and declared.dead_letter_policy  # set for push
+        declared_topology = topology(settings)
+        declared = declared_topology.push_subscription
+        retry, dead_letter = declared_topology.delivery_policies()
         self.push_subscription = gcp.pubsub.Subscription(
             f"{name}-push",
             project=settings.project,
@@ -101,12 +102,12 @@ class Delivery(pulumi.ComponentResource):
                 ),
             ),
             retry_policy=gcp.pubsub.SubscriptionRetryPolicyArgs(
-                minimum_backoff=f"{declared.retry_policy.minimum_backoff_seconds}s",
-                maximum_backoff=f"{declared.retry_policy.maximum_backoff_seconds}s",
+                minimum_backoff=f"{retry.minimum_backoff_seconds}s",
+                maximum_backoff=f"{retry.maximum_backoff_seconds}s",
             ),
             dead_letter_policy=gcp.pubsub.SubscriptionDeadLetterPolicyArgs(
                 dead_letter_topic=topic_path(args.dead_letter_topic, settings.project),
-                max_delivery_attempts=declared.dead_letter_policy.max_delivery_attempts,
+                max_delivery_attempts=dead_letter.max_delivery_attempts,
             ),
             labels={**args.labels, "component": "delivery"},
             opts=pulumi.ResourceOptions(

@@ -90,6 +90,16 @@ class Topology:
     def subscriptions(self) -> tuple[Subscription, ...]:
         return (self.dead_letter_subscription, self.results_subscription, self.push_subscription)
 
+    def delivery_policies(self) -> tuple[RetryPolicy, DeadLetterPolicy]:
+        """The push subscription's retry and dead-letter policies, which topology() always sets."""
+        retry, dead_letter = (
+            self.push_subscription.retry_policy,
+            self.push_subscription.dead_letter_policy,
+        )
+        if retry is None or dead_letter is None:
+            raise ValueError(f"{self.push_subscription.name} must declare retry and dead-lettering")
+        return retry, dead_letter
+
 
 def topology(settings: Settings) -> Topology:
     """The topics and subscriptions the stack declares for these settings."""
