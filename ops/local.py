@@ -59,7 +59,9 @@ from topology import Subscription, Topology, topology  # noqa: E402
 
 HOST = "127.0.0.1"
 LOCAL_PROJECT = "ai-service-local"
+# Where `--serve` says how to reach it, for `upload` and `publish` (AI_SERVICE_LOCAL_STATE overrides).
 STATE_FILE = ROOT / "build" / "local" / "stack.json"
+STATE_VARIABLE = "AI_SERVICE_LOCAL_STATE"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 START_TIMEOUT_SECONDS = 90.0  # a cold start on a busy 2-core machine
 LOCAL_COLUMNS = ("id", "path", "status", "verdict", "top labels", "latency")
@@ -83,6 +85,14 @@ VISION_EMULATOR_MISSING = (
 
 class UsageError(Exception):
     """Bad input: a missing file, a taken port, no running local stack. One line, exit 2."""
+
+
+def state_file() -> Path:
+    return Path(os.environ.get(STATE_VARIABLE) or STATE_FILE)
+
+
+def vision_emulator_installed() -> bool:
+    return importlib.util.find_spec(VISION_MODULES[VISION_EMULATOR]) is not None
 
 
 # -- what the stack declares, for this machine -------------------------------------------------
@@ -252,10 +262,7 @@ class LocalStack:
 
     def check(self) -> LocalStack:
         """Bad input before anything starts: UsageError (the Vision emulator missing, a taken port)."""
-        if (
-            self.vision_kind == VISION_EMULATOR
-            and importlib.util.find_spec(VISION_MODULES[VISION_EMULATOR]) is None
-        ):
+        if self.vision_kind == VISION_EMULATOR and not vision_emulator_installed():
             raise UsageError(VISION_EMULATOR_MISSING)
         emulator_command(HOST, 0)  # EmulatorError naming what to install
         self.ports = self._requested_ports.resolved()
@@ -377,7 +384,8 @@ class LocalStack:
             *describe_topology(self.declared),
         ]
 
-    def write_state(self, path: Path = STATE_FILE) -> None:
+    def write_state(self, path: Path | None = None) -> None:
+        path = path or state_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "pid": os.getpid(),
@@ -576,13 +584,14 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
             stack.stop()
             if arguments.serve:
                 with contextlib.suppress(OSError):
-                    STATE_FILE.unlink()
+                    state_file().unlink()
             print(
                 "stopped: the function, Vision, storage and Pub/Sub emulators", file=out, flush=True
             )
 
 
-def read_state(path: Path = STATE_FILE) -> dict[str, Any]:
+def read_state(path: Path | None = None) -> dict[str, Any]:
+    path = path or state_file()
     try:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
