@@ -50,6 +50,11 @@ def children_of(pid: int) -> dict[int, str]:
     return found
 
 
+def new_children(before: dict[int, str]) -> dict[int, str]:
+    """This process's descendants that were not there `before` (the session's emulator was)."""
+    return {pid: command for pid, command in children_of(os.getpid()).items() if pid not in before}
+
+
 def alive(pids: Iterator[int] | list[int]) -> list[int]:
     living = []
     for pid in pids:
@@ -142,10 +147,11 @@ def test_make_local_with_the_stand_in_answers_the_seed_correctly_and_leaves_noth
 def test_the_seed_is_uploaded_under_its_names_with_its_real_content_type(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    before = children_of(os.getpid())
     stack = local.LocalStack(local.local_settings(), local.VISION_STAND_IN)
     try:
         stack.start()
-        started = children_of(os.getpid())
+        started = new_children(before)
         report = local.run_seed(stack, timeout=60)
         with local.emulator_environment(stack.pubsub_host, stack.storage_url):
             storage = StorageClient(project=stack.project)
@@ -251,6 +257,7 @@ def test_without_the_vision_emulator_the_default_says_how_to_run_with_the_stand_
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(local, "vision_emulator_installed", lambda: False)
+    before = children_of(os.getpid())
 
     assert local.main([]) == local.USAGE_ERROR
     line = error_line(capsys)
@@ -258,7 +265,7 @@ def test_without_the_vision_emulator_the_default_says_how_to_run_with_the_stand_
     assert "--vision stand-in" in line
     assert "make local VISION=stand-in" in line
     assert "pip install" in line
-    assert children_of(os.getpid()) == {}
+    assert new_children(before) == {}, "nothing was started"
 
 
 def test_a_taken_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,12 +298,13 @@ def test_a_vision_that_does_not_start_stops_everything_else_and_says_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(local.VISION_MODULES, local.VISION_STAND_IN, "tests.ops.failing_vision")
+    before = children_of(os.getpid())
 
     assert local.main(["--vision", "stand-in"]) == local.USAGE_ERROR
     line = error_line(capsys)
     assert "Vision stand-in exited with status 2 before serving" in line
     assert "model file not found" in line
-    assert children_of(os.getpid()) == {}, "the emulators and the function were stopped"
+    assert new_children(before) == {}, "the emulators and the function were stopped"
 
 
 def test_uploading_a_missing_file_is_a_usage_error(
