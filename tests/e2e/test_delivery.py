@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 import requests
 
 from tests.e2e.conftest import Pipeline
 from tests.fakes.vision import CAT_LABELS, FakeImage
 
 UNAVAILABLE = 14  # google.rpc.Code: per-image, Vision says try again; the function raises
+
+pytestmark = pytest.mark.slow  # starts functions-framework processes
 
 
 def test_a_new_image_reaches_the_function_by_real_push_and_its_result_reaches_the_user_service(

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from google.pubsub_v1 import types as pubsub_types
 
 from ops.emulators import PubSubEmulator
 from tests.e2e.conftest import Pipeline
 from tests.fakes.emulator import emulator_clients
+
+pytestmark = pytest.mark.slow  # starts functions-framework processes
 
 
 def test_no_oidc_token_is_sent_although_the_push_config_asks_for_one(pipeline: Pipeline) -> None:
