@@ -683,6 +683,10 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if arguments.timeout <= 0:
         parser.error("--timeout must be > 0")
+    for name in ("pubsub", "storage", "vision", "function"):
+        port = getattr(arguments, f"{name}_port", None)
+        if port is not None and not 0 < port < 65536:
+            parser.error(f"--{name}-port must be from 1 to 65535, got {port}")
     return arguments
 
 
