@@ -110,6 +110,15 @@ $(TEST_PHOTOS):
 	dpkg-deb -x "$$(ls $(TEST_PHOTOS_CACHE)/deb/darknet_*.deb | head -1)" $(TEST_PHOTOS_CACHE)
 	touch $@
 
+## local: run the whole AI-Service on this machine (emulators, no cloud) and the seed scenario; SERVE=1 keeps it up, VISION=stand-in
+VISION ?= emulator
+SERVE ?=
+LOCAL_FLAGS ?=
+.PHONY: local
+local: $(VENV)/.installed vision-model
+	$(BIN)/python -m ops.local --vision "$(VISION)" $(if $(filter 1 yes true,$(SERVE)),--serve) $(LOCAL_FLAGS)
+
+
 ## bench: benchmark the function as deployed, 6-8 min (BENCH_FLAGS=--quick: 1.5 min); docs/performance.md
 BENCH_FLAGS ?=
 .PHONY: bench

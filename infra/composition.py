@@ -15,6 +15,7 @@ from serverless import LabelingFunction, LabelingFunctionArgs
 from settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settings
 from source_archive import build_archive
 from storage import Storage, StorageArgs
+from topology import topology
 
 
 def require_project_number(project: str, number: str | None) -> str:
@@ -58,6 +59,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
         "messaging",
         MessagingArgs(
             project=settings.project,
+            topology=topology(settings),
             labels=labels,
             depends_on=apis.needed_by("pubsub.googleapis.com"),
         ),

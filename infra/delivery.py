@@ -9,8 +9,9 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 from identity import account_path, member
-from messaging import NEVER_EXPIRE, SEVEN_DAYS, topic_path
-from settings import PUSH_SUBSCRIPTION, Settings
+from messaging import expiration_policy, topic_path
+from settings import Settings
+from topology import topology
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,20 @@ class Delivery(pulumi.ComponentResource):
         # Why: how every new image reaches the function. Owned here (not by Eventarc) so it has
         # a dead-letter policy; it pushes to the run.app URL, which internal-only ingress
         # accepts from Pub/Sub in this project. Created after the grants have propagated.
+        # Name, ack deadline, retention, retry and dead-letter policy: infra/topology.py, which
+        # `make local` provisions on the emulator too.
+        declared_topology = topology(settings)
+        declared = declared_topology.push_subscription
+        retry, dead_letter = declared_topology.delivery_policies()
         self.push_subscription = gcp.pubsub.Subscription(
             f"{name}-push",
             project=settings.project,
-            name=PUSH_SUBSCRIPTION,
+            name=declared.name,
             topic=topic_path(args.new_image_topic, settings.project),
             # At least the function timeout, so a slow success is not redelivered meanwhile.
-            ack_deadline_seconds=settings.ack_deadline_seconds,
-            message_retention_duration=SEVEN_DAYS,
-            expiration_policy=NEVER_EXPIRE,
+            ack_deadline_seconds=declared.ack_deadline_seconds,
+            message_retention_duration=declared.retention,
+            expiration_policy=expiration_policy(declared),
             push_config=gcp.pubsub.SubscriptionPushConfigArgs(
                 push_endpoint=args.function_uri,
                 oidc_token=gcp.pubsub.SubscriptionPushConfigOidcTokenArgs(
@@ -141,12 +147,12 @@ class Delivery(pulumi.ComponentResource):
                 ),
             ),
             retry_policy=gcp.pubsub.SubscriptionRetryPolicyArgs(
-                minimum_backoff=f"{settings.minimum_backoff_seconds}s",
-                maximum_backoff=f"{settings.maximum_backoff_seconds}s",
+                minimum_backoff=f"{retry.minimum_backoff_seconds}s",
+                maximum_backoff=f"{retry.maximum_backoff_seconds}s",
             ),
             dead_letter_policy=gcp.pubsub.SubscriptionDeadLetterPolicyArgs(
                 dead_letter_topic=topic_path(args.dead_letter_topic, settings.project),
-                max_delivery_attempts=settings.max_delivery_attempts,
+                max_delivery_attempts=dead_letter.max_delivery_attempts,
             ),
             labels={**args.labels, "component": "delivery"},
             opts=pulumi.ResourceOptions(

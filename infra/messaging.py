@@ -7,18 +7,17 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from settings import (
-    DEAD_LETTER_SUBSCRIPTION,
-    DEAD_LETTER_TOPIC,
-    LABELED_TOPIC,
-    NEW_IMAGE_TOPIC,
-    RESULTS_SUBSCRIPTION,
-)
+from topology import Subscription, Topology
 
 # Subscriptions expire after 31 idle days by default; an idle dead-letter or results
 # subscription would silently vanish with it, so ours never expire (empty ttl).
 NEVER_EXPIRE = gcp.pubsub.SubscriptionExpirationPolicyArgs(ttl="")
-SEVEN_DAYS = "604800s"
+
+
+def expiration_policy(
+    subscription: Subscription,
+) -> gcp.pubsub.SubscriptionExpirationPolicyArgs | None:
+    return NEVER_EXPIRE if subscription.never_expire else None
 
 
 def topic_path(topic: gcp.pubsub.Topic, project: str) -> pulumi.Output[str]:
@@ -33,6 +32,7 @@ def topic_path(topic: gcp.pubsub.Topic, project: str) -> pulumi.Output[str]:
 @dataclass(frozen=True)
 class MessagingArgs:
     project: str
+    topology: Topology  # names and policies (infra/topology.py; make local reads the same)
     labels: Mapping[str, str]
     depends_on: Sequence[pulumi.Resource]
 
@@ -52,11 +52,12 @@ class Messaging(pulumi.ComponentResource):
         super().__init__("ai-service:infra:Messaging", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         labels = dict(args.labels)
+        declared = args.topology
         # Why: the User-Service announces uploaded images here (cross-team contract name).
         self.new_image_topic = gcp.pubsub.Topic(
             f"{name}-new-image",
             project=args.project,
-            name=NEW_IMAGE_TOPIC,
+            name=declared.new_image_topic.name,
             labels={**labels, "component": "intake"},
             opts=child,
         )
@@ -64,7 +65,7 @@ class Messaging(pulumi.ComponentResource):
         self.labeled_topic = gcp.pubsub.Topic(
             f"{name}-image-labeled",
             project=args.project,
-            name=LABELED_TOPIC,
+            name=declared.labeled_topic.name,
             labels={**labels, "component": "results"},
             opts=child,
         )
@@ -72,7 +73,7 @@ class Messaging(pulumi.ComponentResource):
         self.dead_letter_topic = gcp.pubsub.Topic(
             f"{name}-dead-letter",
             project=args.project,
-            name=DEAD_LETTER_TOPIC,
+            name=declared.dead_letter_topic.name,
             labels={**labels, "component": "dead-letter"},
             opts=child,
         )
@@ -81,11 +82,11 @@ class Messaging(pulumi.ComponentResource):
         self.dead_letter_subscription = gcp.pubsub.Subscription(
             f"{name}-dead-letter",
             project=args.project,
-            name=DEAD_LETTER_SUBSCRIPTION,
+            name=declared.dead_letter_subscription.name,
             topic=topic_path(self.dead_letter_topic, args.project),
-            ack_deadline_seconds=60,
-            message_retention_duration=SEVEN_DAYS,
-            expiration_policy=NEVER_EXPIRE,
+            ack_deadline_seconds=declared.dead_letter_subscription.ack_deadline_seconds,
+            message_retention_duration=declared.dead_letter_subscription.retention,
+            expiration_policy=expiration_policy(declared.dead_letter_subscription),
             labels={**labels, "component": "dead-letter"},
             opts=child,
         )
@@ -93,11 +94,11 @@ class Messaging(pulumi.ComponentResource):
         self.user_service_subscription = gcp.pubsub.Subscription(
             f"{name}-results",
             project=args.project,
-            name=RESULTS_SUBSCRIPTION,
+            name=declared.results_subscription.name,
             topic=topic_path(self.labeled_topic, args.project),
-            ack_deadline_seconds=60,
-            message_retention_duration=SEVEN_DAYS,
-            expiration_policy=NEVER_EXPIRE,
+            ack_deadline_seconds=declared.results_subscription.ack_deadline_seconds,
+            message_retention_duration=declared.results_subscription.retention,
+            expiration_policy=expiration_policy(declared.results_subscription),
             labels={**labels, "component": "results"},
             opts=child,
         )

@@ -1,0 +1,323 @@
+"""`make local`: the seed scenario on the emulators and the real function, and nothing left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
+
+from ops import local
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "ops" / "samples"
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Every live descendant of pid (walking /proc), with its command line."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] == "Z":  # exited, waiting to be reaped: not running
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        commands[int(entry.name)] = command
+    found: dict[int, str] = {}
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                found[child] = commands[child]
+                pending.append(child)
+    return found
+
+
+def new_children(before: dict[int, str]) -> dict[int, str]:
+    """This process's descendants that were not there `before` (the session's emulator was)."""
+    return {pid: command for pid, command in children_of(os.getpid()).items() if pid not in before}
+
+
+def alive(pids: Iterator[int] | list[int]) -> list[int]:
+    living = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            living.append(pid)
+    return living
+
+
+def ports_in(output: str) -> set[int]:
+    return {int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)", output)}
+
+
+def assert_nothing_serves(ports: set[int]) -> None:
+    assert len(ports) >= 4, f"expected the four addresses in the output, got {ports}"
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"something still serves {port}"
+    leftovers = [
+        command
+        for pid, command in children_of(1).items()
+        if any(re.search(rf"--port[= ]{port}\b", command) for port in ports)
+    ]
+    assert leftovers == []
+
+
+def row(output: str, path: str) -> list[str]:
+    for line in output.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) > 1 and cells[1] == path:
+            return cells
+    raise AssertionError(f"no table row for {path} in:\n{output}")
+
+
+# -- the pass criterion ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_make_local_with_the_stand_in_answers_the_seed_correctly_and_leaves_nothing_running() -> (
+    None
+):
+    completed = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "local",
+            "VISION=stand-in",
+            f"BIN={Path(sys.executable).parent}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert re.split(
+        r"\s{2,}", next(line for line in output.splitlines() if line.startswith("id "))
+    ) == [
+        "id",
+        "path",
+        "status",
+        "verdict",
+        "top labels",
+        "latency",
+    ]
+    bicycle = row(output, "image-01.jpg")
+    assert bicycle[0] == "1"
+    assert bicycle[2:4] == ["labeled", "accepted"]
+    assert bicycle[4].startswith("Bicycle ")
+    assert re.fullmatch(r"\d+ ms", bicycle[5])
+    house = row(output, "image-02.jpg")
+    assert house[0] == "2"
+    assert house[2:4] == ["labeled", "rejected"]
+    assert "STAND-IN" in output
+    assert "THREADS=80" in output
+    assert "local PASS: 2/2 labeled" in output
+    assert_nothing_serves(ports_in(output))
+
+
+@pytest.mark.slow
+def test_the_seed_is_uploaded_under_its_names_with_its_real_content_type(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = children_of(os.getpid())
+    stack = local.LocalStack(local.local_settings(), local.VISION_STAND_IN)
+    try:
+        stack.start()
+        started = new_children(before)
+        report = local.run_seed(stack, timeout=60)
+        with local.emulator_environment(stack.pubsub_host, stack.storage_url):
+            storage = StorageClient(project=stack.project)
+        stored = {
+            blob.name: (blob.content_type, blob.download_as_bytes())
+            for blob in storage.list_blobs(stack.bucket)
+        }
+    finally:
+        stack.stop()
+
+    assert report.exit_code == local.PASS, capsys.readouterr().out
+    assert sorted(stored) == ["image-01.jpg", "image-02.jpg"]
+    for name, sample in (("image-01.jpg", "bicycle.png"), ("image-02.jpg", "house.png")):
+        content_type, data = stored[name]
+        assert content_type == "image/png", "what the file is, not what its name says"
+        assert data == (SAMPLES / sample).read_bytes()
+    assert [outcome.submission.image_id for outcome in report.outcomes] == [1, 2]
+    assert [outcome.matched for outcome in report.outcomes] == [True, False]
+    commands = " ".join(started.values())
+    for part in (
+        "pubsub-emulator",
+        "gcp_storage_emulator",
+        "ops.vision_stand_in",
+        "functions_framework",
+    ):
+        assert part in commands
+    assert alive(list(started)) == [], "every process stack.start() began is gone after stop()"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
+    stop_signal: signal.Signals, tmp_path: Path
+) -> None:
+    environment = {**os.environ, local.STATE_VARIABLE: str(tmp_path / "stack.json")}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        serving = subprocess.Popen(
+            [sys.executable, "-m", "ops.local", "--vision", "stand-in", "--serve"],
+            cwd=ROOT,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ctrl-C stops everything." not in log.read_text() and serving.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert serving.poll() is None, log.read_text()
+        started = children_of(serving.pid)
+        assert len(started) >= 4, started
+        if stop_signal == signal.SIGINT:
+            mine = tmp_path / "my-bike.png"
+            shutil.copy(SAMPLES / "bicycle.png", mine)
+            commands = [["upload", str(mine)], ["publish", "3", "my-bike.png"]]
+            outputs = [
+                subprocess.run(
+                    [sys.executable, "-m", "ops.local", *command],
+                    cwd=ROOT,
+                    env=environment,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                for command in commands
+            ]
+            assert [completed.returncode for completed in outputs] == [0, 0], outputs
+            assert "gs://ai-service-local-ai-service-images/my-bike.png (image/png)" in (
+                outputs[0].stdout
+            )
+            assert row(outputs[1].stdout, "my-bike.png")[:4] == [
+                "3",
+                "my-bike.png",
+                "labeled",
+                "accepted",
+            ]
+        serving.send_signal(stop_signal)
+        returncode = serving.wait(timeout=60)
+    finally:
+        if serving.poll() is None:
+            serving.kill()
+            serving.wait()
+
+    output = log.read_text()
+    assert returncode == local.INTERRUPTED, output
+    assert "stopped:" in output
+    assert alive(list(started)) == [], {pid: started[pid] for pid in alive(list(started))}
+    assert not (tmp_path / "stack.json").exists()
+
+
+# -- bad input: one line, exit 2 ---------------------------------------------------------------
+
+
+def error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_without_the_vision_emulator_the_default_says_how_to_run_with_the_stand_in(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(local, "vision_emulator_installed", lambda: False)
+    before = children_of(os.getpid())
+
+    assert local.main([]) == local.USAGE_ERROR
+    line = error_line(capsys)
+    assert line.startswith("local ERROR: the local Vision emulator")
+    assert "--vision stand-in" in line
+    assert "make local VISION=stand-in" in line
+    assert "pip install" in line
+    assert new_children(before) == {}, "nothing was started"
+
+
+def test_a_taken_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        exit_code = local.main(["--vision", "stand-in", "--function-port", str(port)])
+
+    assert exit_code == local.USAGE_ERROR
+    assert error_line(capsys) == (
+        f"local ERROR: port {port} on 127.0.0.1 is taken (--function-port): choose another, or "
+        "leave it out for a free one"
+    )
+
+
+def test_no_pubsub_emulator_installed_is_a_usage_error_naming_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gcloud
+
+    assert local.main(["--vision", "stand-in"]) == local.USAGE_ERROR
+    line = error_line(capsys)
+    assert "gcloud is not on PATH" in line
+    assert "google-cloud-cli-pubsub-emulator" in line
+
+
+@pytest.mark.slow
+def test_a_vision_that_does_not_start_stops_everything_else_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(local.VISION_MODULES, local.VISION_STAND_IN, "tests.ops.failing_vision")
+    before = children_of(os.getpid())
+
+    assert local.main(["--vision", "stand-in"]) == local.USAGE_ERROR
+    line = error_line(capsys)
+    assert "Vision stand-in exited with status 2 before serving" in line
+    assert "model file not found" in line
+    assert new_children(before) == {}, "the emulators and the function were stopped"
+
+
+def test_uploading_a_missing_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert local.main(["upload", str(tmp_path / "nope.jpg")]) == local.USAGE_ERROR
+    assert error_line(capsys) == f"local ERROR: image not found: {tmp_path / 'nope.jpg'}"
+
+
+def test_publishing_without_a_serving_stack_says_how_to_start_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(local.STATE_VARIABLE, str(tmp_path / "none.json"))
+
+    assert local.main(["publish", "3", "bike.jpg"]) == local.USAGE_ERROR
+    assert "start one with `make local SERVE=1`" in error_line(capsys)
