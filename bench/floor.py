@@ -4,7 +4,7 @@ Run as its own process (`python -m bench.floor`), like the function's server, so
 with the wire fakes. Reads the deployed environment (with the emulator hosts) from os.environ. Per event
 it does exactly what the function cannot avoid: BatchAnnotateImages for one gs:// URI (same request,
 retry and timeout as labeling.vision), then Publish of one result message of the real size through
-labeling.publisher's client, waiting for its id. No HTTP, no CloudEvent, no parsing, no verdict, no
+labeling.publisher's ResultPublisher, waiting for its id. No HTTP, no CloudEvent, no parsing, no verdict, no
 logging.
 
 Protocol, so the benchmark can interleave floor and function blocks under the same machine load: each
@@ -23,6 +23,7 @@ import bench  # noqa: F401  (puts function/ on sys.path)
 from labeling import result as results
 from labeling.clients import build_publisher, build_vision_client
 from labeling.config import Settings
+from labeling.publisher import ResultPublisher
 from labeling.verdict import decide
 from labeling.vision import build_request, read_response, vision_retry
 
@@ -35,7 +36,9 @@ def main() -> None:
 
     settings = Settings.from_env(os.environ)
     vision = build_vision_client(settings)
-    publisher = build_publisher(settings)
+    publisher = ResultPublisher(
+        build_publisher(settings), settings.topic_path, settings.publish_timeout_seconds
+    )
     request = build_request(args.uri, settings)
     retry = vision_retry(settings.vision_timeout_seconds)
     timeout = settings.vision_timeout_seconds
@@ -57,8 +60,7 @@ def main() -> None:
     def one_event() -> None:
         response = vision.batch_annotate_images(requests=[request], retry=retry, timeout=timeout)
         assert len(response.responses) == 1
-        future = publisher.publish(settings.topic_path, data, **attributes)
-        future.result(timeout=settings.publish_timeout_seconds)
+        publisher.publish(data, attributes)
 
     for _ in range(args.warmup):
         one_event()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, scenarios
+from bench import ROOT, publishing, scenarios
 from bench.deployed import Deployment, deployment
 
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
@@ -48,6 +48,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=64, help="concurrent deliveries")
     parser.add_argument("--vision-latency", type=float, default=0.2, help="seconds")
     parser.add_argument("--cold-starts", type=int, default=5, help="measured starts of each")
+    parser.add_argument("--publish-events", type=int, default=1000, help="per publishing path")
+    parser.add_argument(
+        "--publish-rounds", type=int, default=20, help="failed publishes, each then one more"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="whole runs; medians are reported")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args(argv)
@@ -99,6 +103,10 @@ def one_run(bench: scenarios.Bench, args: argparse.Namespace) -> dict[str, Any]:
             bench, args.default_threads_events, args.clients, args.vision_latency, threads=False
         ),
         "cold_start": scenarios.cold_start(bench, args.cold_starts),
+        "publishing": publishing.paths(
+            bench.environment(), args.publish_events, args.publish_rounds
+        ),
+        "recovery": publishing.recovery(bench, args.publish_rounds),
     }
 
 
@@ -215,6 +223,7 @@ def table(report: dict[str, Any]) -> str:
             f"{cold['hello_world_port_accepts_ms']:.0f} ms)",
         ),
         ("  ratio", f"{cold['ratio']:.2f}x"),
+        *publishing_rows(results["publishing"], results["recovery"]),
         (
             "peak RSS under concurrency: server + worker",
             f"{memory['server'] / MiB:.0f} + {memory['worker'] / MiB:.0f} = "
@@ -240,6 +249,36 @@ def table(report: dict[str, Any]) -> str:
         f"Vision ${cost['vision_dollars_per_million']:,.0f}",
     ]
     return "\n".join(lines)
+
+
+def publishing_rows(paths: dict[str, Any], recovery: dict[str, Any]) -> list[tuple[str, str]]:
+    after = paths["after_failure"]
+
+    def recovered(figures: dict[str, Any]) -> str:
+        text = f"{figures['succeeded']:.0f} of {figures['rounds']:.0f} published"
+        return text + (f" ({figures['errors']})" if figures["errors"] else "")
+
+    rows = [
+        ("publish, direct RPC as deployed (median / p99)", _ms_pair(paths["direct"])),
+        ("  batching client it replaced, max_latency=inf", _ms_pair(paths["batching"])),
+        ("  batching client, default BatchSettings", _ms_pair(paths["batching_default"])),
+        ("  ratio direct / batching (median)", f"{paths['ratio_direct_to_batching_median']:.2f}x"),
+        ("  after a failed publish, direct", recovered(after["direct"])),
+        ("  after a failed publish, batching", recovered(after["batching"])),
+        (
+            "function: event after a failed publish",
+            f"{recovery['recovered']:.0f} of {recovery['rounds']:.0f} answered 200",
+        ),
+    ]
+    if recovery["ratio"] is not None:
+        rows.append(
+            (
+                "  its latency vs an ordinary event (median)",
+                f"{recovery['after_failure_median_ms']:.2f} vs "
+                f"{recovery['ordinary_median_ms']:.2f} ms ({recovery['ratio']:.2f}x)",
+            )
+        )
+    return rows
 
 
 def _ms_pair(stats: dict[str, float]) -> str:
