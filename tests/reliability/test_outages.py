@@ -407,3 +407,69 @@ def test_pubsub_stopped_and_restarted_on_the_same_address_emulator(
         stack.results.create()
 
     run_outage(stack.instance, "emulator-restart", stop, restart)
+
+
+def test_push_subscription_delivers_through_a_result_topic_outage_on_the_emulator(
+    emulator_stack: EmulatorStack,
+) -> None:
+    """End to end as deployed: the emulator pushes the User-Service's messages to the function while
+    the result topic is deleted and recreated. Every message ends with its result, through Pub/Sub's
+    own redelivery."""
+    stack = emulator_stack
+    project = stack.results.topic.split("/")[1]
+    publisher, subscriber = stack.results.publisher, stack.results.subscriber
+    requests_topic = publisher.topic_path(project, "user-service-new-image")
+    publisher.create_topic(name=requests_topic, timeout=10)
+    subscriber.create_subscription(
+        request={
+            "name": subscriber.subscription_path(project, "ai-service-image-labeling-push"),
+            "topic": requests_topic,
+            "push_config": {"push_endpoint": stack.instance.server.url},
+            "ack_deadline_seconds": 10,
+            # No retry policy: the emulator (0.8.20) then pushes again about every second. With one
+            # (1 to 2 s backoff) it pushed 4 times in 7 s, then not again within 40 s.
+        },
+        timeout=10,
+    )
+
+    def publish(cases: Sequence[Case]) -> list[Case]:
+        """Published as the User-Service does; each case with the message id Pub/Sub gave it."""
+        published = []
+        for case in cases:
+            future = publisher.publish(requests_topic, json.dumps(case.payload).encode())
+            message_id = future.result(timeout=10)
+            published.append(
+                Case(case.kind, case.image_id, message_id, case.payload, case.expected)
+            )
+        return published
+
+    def wait_for(cases: Sequence[Case]) -> list[dict[str, Any]]:
+        wanted = {case.image_id for case in cases}
+        deadline = time.monotonic() + 120  # a bound on waiting, not a measured timing
+        while time.monotonic() < deadline:
+            found = [result for result in stack.results.results() if result["id"] in wanted]
+            if {result["id"] for result in found} == wanted:
+                return found
+            time.sleep(0.2)
+        missing = wanted - {result["id"] for result in found}
+        lines = [
+            line
+            for line in stack.instance.server.output().splitlines()
+            if any(f'"{image_id}"' in line for image_id in missing)
+        ]
+        raise AssertionError(
+            f"no result for {sorted(map(str, missing))}; the function logged:\n"
+            + "\n".join(lines[-20:])
+        )
+
+    before = publish(new_cases(stack.instance.vision, "push-before"))
+    wait_for(before)
+
+    stack.results.results()  # keep what the old subscription has before it is detached
+    publisher.delete_topic(topic=stack.results.topic, timeout=10)
+    during = publish(new_cases(stack.instance.vision, "push-during"))
+    time.sleep(OUTAGE_SECONDS)
+    stack.results.create()
+    after = publish(new_cases(stack.instance.vision, "push-after"))
+
+    check_terminal_results(before + during + after, wait_for(before + during + after))
