@@ -2,7 +2,7 @@
 
 Per event it does exactly what the function cannot avoid: BatchAnnotateImages for one gs:// URI (same
 request, retry and timeout as labeling.vision), then Publish of one result message of the real size
-through labeling.publisher's client, waiting for its id. No CloudEvent, no parsing, no verdict, no
+through labeling.publisher's ResultPublisher, waiting for its id. No CloudEvent, no parsing, no verdict, no
 logging. Two ways to run it:
 
 - `python -m bench.floor`, its own process like the function's server (so neither shares a GIL with the
@@ -30,6 +30,7 @@ import bench  # noqa: F401  (puts function/ on sys.path)
 from labeling import result as results
 from labeling.clients import build_publisher, build_vision_client
 from labeling.config import Settings
+from labeling.publisher import ResultPublisher
 from labeling.verdict import decide
 from labeling.vision import build_request, read_response, vision_retry
 
@@ -43,7 +44,9 @@ class FloorEvent:
         settings = Settings.from_env(environment)
         self._settings = settings
         self._vision = build_vision_client(settings)
-        self._publisher = build_publisher(settings)
+        self._publisher = ResultPublisher(
+            build_publisher(settings), settings.topic_path, settings.publish_timeout_seconds
+        )
         self._request = build_request(uri, settings)
         self._retry = vision_retry(settings.vision_timeout_seconds)
         first = self._annotate()
@@ -74,8 +77,7 @@ class FloorEvent:
         attributes = self._attributes
         if source_message_id is not None:
             attributes = {**attributes, SOURCE_ATTRIBUTE: source_message_id}
-        future = self._publisher.publish(self._settings.topic_path, self._data, **attributes)
-        future.result(timeout=self._settings.publish_timeout_seconds)
+        self._publisher.publish(self._data, attributes)
 
 
 def main() -> None:

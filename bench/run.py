@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, end_to_end, scenarios, vision_emulator
+from bench import ROOT, end_to_end, publishing, scenarios, vision_emulator
 from bench.deployed import Deployment, deployment
 from bench.progress import Block, Progress
 from ops.emulators import EmulatorError, emulator_command, free_port
@@ -46,6 +46,8 @@ FULL = {
     "repeat": 3,
     "end_to_end_events": 200,
     "emulator_images": 100,
+    "publish_events": 1000,
+    "publish_rounds": 20,
 }
 QUICK = {
     "overhead_events": 500,
@@ -56,6 +58,8 @@ QUICK = {
     "repeat": 1,
     "end_to_end_events": 50,
     "emulator_images": 25,
+    "publish_events": 250,
+    "publish_rounds": 5,
 }
 END_TO_END_WARMUP = 3
 
@@ -105,6 +109,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the Vision emulator's per-image latency (it needs make vision-model)",
     )
+    parser.add_argument("--publish-events", type=int, help="per publishing path")
+    parser.add_argument(
+        "--publish-rounds", type=int, help="failed publishes, each then one more"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
@@ -126,6 +134,10 @@ def plan(args: argparse.Namespace) -> list[Block]:
             ),
             Block(f"{run}: concurrency, THREADS unset", 3 + args.default_threads_events / 34),
             Block(f"{run}: cold start", (args.cold_starts + 1) * 4.0),
+            Block(
+                f"{run}: publishing, and the event after a failed publish",
+                5 + args.publish_events * 3 * 0.004 + args.publish_rounds * 0.5,
+            ),
         ]
     if not args.no_end_to_end:
         blocks.append(
@@ -229,11 +241,18 @@ def one_run(
         args.cold_starts,
         progress=lambda done, total: progress.advance(done, total, "starts"),
     )
+    progress.begin(f"{run}: publishing, and the event after a failed publish")
+    publishing_figures = publishing.paths(
+        bench.environment(), args.publish_events, args.publish_rounds
+    )
+    recovery = publishing.recovery(bench, args.publish_rounds)
     return {
         "overhead": overhead,
         "concurrency_deployed": deployed,
         "concurrency_default_threads": default,
         "cold_start": cold,
+        "publishing": publishing_figures,
+        "recovery": recovery,
     }
 
 
@@ -375,6 +394,7 @@ def table(report: dict[str, Any]) -> str:
             f"{cold['hello_world_port_accepts_ms']:.0f} ms)",
         ),
         ("  ratio", f"{cold['ratio']:.2f}x"),
+        *publishing_rows(results["publishing"], results["recovery"]),
         (
             "peak RSS under concurrency: server + worker",
             f"{memory['server'] / MiB:.0f} + {memory['worker'] / MiB:.0f} = "
@@ -443,6 +463,36 @@ def table(report: dict[str, Any]) -> str:
         f"Vision ${cost['vision_dollars_per_million']:,.0f}",
     ]
     return "\n".join(lines)
+
+
+def publishing_rows(paths: dict[str, Any], recovery: dict[str, Any]) -> list[tuple[str, str]]:
+    after = paths["after_failure"]
+
+    def recovered(figures: dict[str, Any]) -> str:
+        text = f"{figures['succeeded']:.0f} of {figures['rounds']:.0f} published"
+        return text + (f" ({figures['errors']})" if figures["errors"] else "")
+
+    rows = [
+        ("publish, direct RPC as deployed (median / p99)", _ms_pair(paths["direct"])),
+        ("  batching client it replaced, max_latency=inf", _ms_pair(paths["batching"])),
+        ("  batching client, default BatchSettings", _ms_pair(paths["batching_default"])),
+        ("  ratio direct / batching (median)", f"{paths['ratio_direct_to_batching_median']:.2f}x"),
+        ("  after a failed publish, direct", recovered(after["direct"])),
+        ("  after a failed publish, batching", recovered(after["batching"])),
+        (
+            "function: event after a failed publish",
+            f"{recovery['recovered']:.0f} of {recovery['rounds']:.0f} answered 200",
+        ),
+    ]
+    if recovery["ratio"] is not None:
+        rows.append(
+            (
+                "  its latency vs an ordinary event (median)",
+                f"{recovery['after_failure_median_ms']:.2f} vs "
+                f"{recovery['ordinary_median_ms']:.2f} ms ({recovery['ratio']:.2f}x)",
+            )
+        )
+    return rows
 
 
 def _ms_pair(stats: dict[str, float]) -> str:

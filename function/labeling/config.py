@@ -56,6 +56,7 @@ class Settings:
     vision_timeout_seconds: float = DEFAULT_VISION_TIMEOUT_SECONDS
     publish_timeout_seconds: float = DEFAULT_PUBLISH_TIMEOUT_SECONDS
     vision_emulator_host: str | None = None
+    pubsub_emulator_host: str | None = None
 
     @property
     def topic_path(self) -> str:
@@ -90,6 +91,7 @@ class Settings:
                 env, "PUBLISH_TIMEOUT_SECONDS", DEFAULT_PUBLISH_TIMEOUT_SECONDS
             ),
             vision_emulator_host=env.get("VISION_EMULATOR_HOST", "").strip() or None,
+            pubsub_emulator_host=env.get("PUBSUB_EMULATOR_HOST", "").strip() or None,
         )
 
 

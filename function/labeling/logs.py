@@ -23,10 +23,17 @@ def log_event(severity: str, message: str, stream: TextIO | None = None, **field
     entry = {"severity": severity, "message": _clip(message)}
     entry.update({key: _clip(value) for key, value in fields.items()})
     # ensure_ascii escapes control and bidi characters, so a hostile value cannot forge log lines.
-    line = json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str)
-    target = stream or sys.stdout
-    target.write(line + "\n")
-    target.flush()
+    line = json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str) + "\n"
+    for target in (stream or sys.stdout, sys.stderr):
+        try:
+            target.write(line)  # one write per line, so concurrent events never interleave
+            target.flush()
+            return
+        except (OSError, ValueError):
+            # A broken or closed stdout (the log collector went away) must not decide the
+            # event's outcome: raising here would 5xx an event whose result was published, and
+            # every later one too. Try stderr, else the line is lost, never the event.
+            continue
 
 
 def log_outcome(

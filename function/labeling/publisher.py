@@ -1,16 +1,37 @@
-"""Publish one result and wait for Pub/Sub to accept it before the event is acknowledged."""
+"""Publish one result and wait for Pub/Sub to accept it before the event is acknowledged.
+
+Each result is one synchronous `Publish` RPC through the generated (GAPIC) client, with explicit retry
+and timeout, not through `google.cloud.pubsub_v1.PublisherClient.publish` and its batches. Why
+(google-cloud-pubsub 2.44 source):
+
+- The batching client keeps one "current" batch per topic (`_sequencer/unordered_sequencer.py`). A
+  batch whose commit failed is marked ERROR (`_batch/thread.py` `_commit`) and stays current until a
+  commit timer calls `sequencer.commit()`, which drops it; every publish into it meanwhile raises
+  `AssertionError: Publish after stop() or publish error.` (`Batch.publish`). With
+  `max_latency=inf` that timer never starts (`client.py` `_ensure_commit_timer_runs_no_lock`), so
+  one failed publish broke the instance for good. A finite `max_latency` drops the failed batch
+  within that time, but starts a timer thread per publish and still leaves the window in which
+  concurrent publishes hit the failed batch; the default settings (100 messages) hold each lone
+  message the whole 10 ms.
+- One message per invocation needs no batching at all: the direct call has no batch, sequencer,
+  flow controller or commit thread (one thread started per message before), so nothing outlives a
+  failure, and there is no future to lose: the call returns when Pub/Sub confirmed, or raises.
+"""
 
 from __future__ import annotations
 
 from google.api_core import exceptions as api_exceptions
 from google.api_core import retry as api_retry
-from google.cloud.pubsub_v1 import PublisherClient
-from google.cloud.pubsub_v1 import types as pubsub_types
+from google.auth import exceptions as auth_exceptions
+from google.pubsub_v1 import PublisherClient
+from google.pubsub_v1 import types as pubsub_types
 
 from labeling.config import IN_CALL_RETRY_SECONDS
 from labeling.errors import TransientError
 
-# The client's own retryable codes for Publish (publisher_client_config: UNAVAILABLE, ABORTED, ...).
+# The client's own retryable codes for Publish (publisher transports/base.py: UNAVAILABLE, ABORTED,
+# ...). NOT_FOUND and PERMISSION_DENIED are not retried in the call: the event fails at once (5xx)
+# and Pub/Sub's backoff, not this instance, waits for the topic or the grant to come back.
 RETRYABLE = (
     api_exceptions.Aborted,
     api_exceptions.Cancelled,
@@ -21,46 +42,55 @@ RETRYABLE = (
     api_exceptions.Unknown,
 )
 
+_MESSAGE_PB = pubsub_types.PubsubMessage.pb()
+_REQUEST_PB = pubsub_types.PublishRequest.pb()
 
-def build_publisher_client(timeout_seconds: float) -> PublisherClient:
-    """A publisher tuned for one message per invocation.
 
-    Default batching holds each message up to 10 ms hoping for company; with max_messages=1 the batch
-    is full at once and commits immediately. An infinite max_latency also stops the client from
-    starting a commit-timer thread on every publish (publisher/client.py
-    _ensure_commit_timer_runs_no_lock), which would have nothing left to commit: one thread less per
-    event. Honours PUBSUB_EMULATOR_HOST.
-    """
-    return PublisherClient(
-        batch_settings=pubsub_types.BatchSettings(max_messages=1, max_latency=float("inf")),
-        publisher_options=pubsub_types.PublisherOptions(
-            retry=api_retry.Retry(
-                predicate=api_retry.if_exception_type(*RETRYABLE),
-                initial=0.1,
-                maximum=1.0,
-                multiplier=2.0,
-                timeout=min(timeout_seconds, IN_CALL_RETRY_SECONDS),
-            ),
-            timeout=timeout_seconds,
-        ),
+def publish_retry(timeout_seconds: float) -> api_retry.Retry:
+    """Retry transient errors with backoff for a short window inside the publish budget."""
+    return api_retry.Retry(
+        predicate=api_retry.if_exception_type(*RETRYABLE),
+        initial=0.1,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=min(timeout_seconds, IN_CALL_RETRY_SECONDS),
     )
 
 
 class ResultPublisher:
+    """Publishes one message per call with a shared, thread-safe GAPIC PublisherClient."""
+
     def __init__(self, client: PublisherClient, topic_path: str, timeout_seconds: float) -> None:
         self._client = client
         self._topic_path = topic_path
         self._timeout = timeout_seconds
+        self._retry = publish_retry(timeout_seconds)
 
     def publish(self, data: bytes, attributes: dict[str, str]) -> str:
         """Publish and return the message id; TransientError if Pub/Sub did not take it in time."""
-        future = self._client.publish(self._topic_path, data, **attributes)
+        # Built on the raw protobuf and wrapped, as the batching client does for speed.
+        request = pubsub_types.PublishRequest.wrap(
+            _REQUEST_PB(
+                topic=self._topic_path,
+                messages=[_MESSAGE_PB(data=data, attributes=attributes)],
+            )
+        )
         try:
-            # Waiting matters: after the response the instance may be throttled and a pending
-            # publish lost (googleapis/google-cloud-python#7620).
-            message_id: str = future.result(timeout=self._timeout)
-        except (api_exceptions.GoogleAPIError, TimeoutError) as error:
+            # Synchronous: the instance may be throttled once the response is sent, so nothing may
+            # still be pending then (googleapis/google-cloud-python#7620). A float timeout is a
+            # deadline across attempts (api_core TimeToDeadlineTimeout), retries included.
+            response = self._client.publish(
+                request=request, retry=self._retry, timeout=self._timeout
+            )
+        except (api_exceptions.GoogleAPIError, auth_exceptions.TransportError) as error:
+            # The same two the batching client catches (_batch/thread.py `_commit`).
             raise TransientError(
                 f"publishing to {self._topic_path} failed: {type(error).__name__}: {error}"
             ) from error
+        message_ids = pubsub_types.PublishResponse.pb(response).message_ids
+        if len(message_ids) != 1:
+            raise TransientError(
+                f"publishing to {self._topic_path}: Pub/Sub answered {len(message_ids)} ids for 1"
+            )
+        message_id: str = message_ids[0]
         return message_id

@@ -6,6 +6,7 @@ types' own `serialize`/`deserialize`, so the real client libraries talk to it ex
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -40,7 +41,11 @@ class Method:
 class Faults:
     """What goes wrong, and how often, before an RPC is served.
 
-    `script` is consumed first, one entry per call: a status code fails that call, a float delays it
+    An outage (`start_outage` .. `end_outage`, or for a number of seconds) comes first: while it lasts
+    every call fails with its code, after stalling `stall_seconds` if given (a hung peer: the client's
+    deadline passes first, and the call still fails, so nothing lands late). Real outages are
+    correlated like this; per-call coin flips are what an in-call retry absorbs.
+    Then `script` is consumed, one entry per call: a status code fails that call, a float delays it
     by that many seconds, None serves it normally. Then `failure_rate` picks a code from `codes`, and
     `slow_rate` delays a call by `slow_seconds`. A seeded RNG keeps runs repeatable.
     """
@@ -53,6 +58,8 @@ class Faults:
     seed: int = 0
     script: deque[grpc.StatusCode | float | None] = field(default_factory=deque)
     injected: int = 0
+    outage_calls: int = 0  # calls failed by an outage
+    _outage: tuple[float, grpc.StatusCode, float] | None = None  # (until, code, stall seconds)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rng: random.Random = field(init=False, repr=False)
 
@@ -64,10 +71,34 @@ class Faults:
         with self._lock:
             self.script.extend(codes)
 
+    def start_outage(
+        self,
+        seconds: float = math.inf,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        stall_seconds: float = 0.0,
+    ) -> None:
+        """Fail every call from now on, for `seconds` or until `end_outage()`."""
+        with self._lock:
+            self._outage = (time.monotonic() + seconds, code, stall_seconds)
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    @property
+    def in_outage(self) -> bool:
+        with self._lock:
+            return self._outage is not None and time.monotonic() < self._outage[0]
+
     def decide(self) -> tuple[grpc.StatusCode | None, float]:
         """The fault for one call: (status code to fail with or None, seconds to wait first)."""
         with self._lock:
             delay = self.latency_seconds
+            if self._outage is not None and time.monotonic() < self._outage[0]:
+                _, code, stall_seconds = self._outage
+                self.injected += 1
+                self.outage_calls += 1
+                return code, delay + stall_seconds
             if self.script:
                 step = self.script.popleft()
                 if isinstance(step, grpc.StatusCode):
@@ -93,14 +124,27 @@ def apply_faults(faults: Faults, context: grpc.ServicerContext, rpc: str) -> Non
 
 
 class GrpcFakeServer:
-    """A started gRPC server on 127.0.0.1 with an ephemeral port; use as a context manager."""
+    """A gRPC server on 127.0.0.1 with an ephemeral port; use as a context manager.
+
+    `stop()` then `start()` brings it back on the same address, as a restarted peer would: every
+    connection is closed, and clients must reconnect by themselves.
+    """
 
     def __init__(self, services: dict[str, Iterable[Method]], max_workers: int = 128) -> None:
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-fake"),
+        self._services = {name: list(methods) for name, methods in services.items()}
+        self._max_workers = max_workers
+        self._stopped = False
+        self._server = self._build(0)
+        self.host = f"127.0.0.1:{self.port}"
+
+    def _build(self, port: int) -> grpc.Server:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=self._max_workers, thread_name_prefix="grpc-fake"
+            ),
             options=[("grpc.so_reuseport", 0)],
         )
-        for service_name, methods in services.items():
+        for service_name, methods in self._services.items():
             handlers = {
                 method.name: grpc.unary_unary_rpc_method_handler(
                     method.handler,
@@ -109,18 +153,26 @@ class GrpcFakeServer:
                 )
                 for method in methods
             }
-            self._server.add_generic_rpc_handlers(
+            server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service_name, handlers),)
             )
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self.host = f"127.0.0.1:{self.port}"
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+        if not bound:
+            raise RuntimeError(f"could not bind 127.0.0.1:{port}")
+        self.port: int = bound
+        return server
 
     def start(self) -> GrpcFakeServer:
+        if self._stopped:  # a grpc.Server cannot start twice: a new one on the same port
+            self._server = self._build(self.port)
+            self._stopped = False
         self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.stop(grace=None).wait(5)
+        if not self._stopped:
+            self._server.stop(grace=None).wait(5)
+            self._stopped = True
 
     def __enter__(self) -> GrpcFakeServer:
         return self.start()

@@ -3,13 +3,22 @@ handled independently; one structured log line per event."""
 
 from __future__ import annotations
 
+import io
+import sys
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import google.auth
+import grpc
 import pytest
 from flask.testing import FlaskClient
+from google.api_core import grpc_helpers
+from google.auth.credentials import AnonymousCredentials
 
-from labeling.clients import Lazy
+from labeling import clients
+from labeling.clients import CHANNEL_OPTIONS, Lazy, build_publisher, build_vision_client
+from labeling.config import IN_CALL_RETRY_SECONDS, Settings
 from tests.fakes.events import push_body
 from tests.fakes.pubsub import FakePubSub
 from tests.fakes.vision import FakeVision
@@ -121,3 +130,85 @@ def test_an_unexpected_error_is_logged_once_and_the_message_redelivered(
     assert (line["severity"], line["status"], line["error_code"]) == ("ERROR", "retry", "INTERNAL")
     assert line["source_message_id"] == "m-9"
     assert published == []
+
+
+def test_a_lazy_client_whose_factory_failed_is_built_again_on_the_next_call() -> None:
+    """A client that could not be built (credentials not reachable yet) must not stay broken."""
+    attempts = []
+
+    def factory() -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("metadata server not reachable yet")
+        return object()
+
+    lazy = Lazy(factory)
+    with pytest.raises(RuntimeError):
+        lazy.get()
+    value = lazy.get()
+
+    assert lazy.get() is value
+    assert len(attempts) == 2
+
+
+@pytest.mark.parametrize("emulated", [False, True], ids=["google", "emulator"])
+@pytest.mark.parametrize("build", [build_vision_client, build_publisher])
+def test_every_client_channel_reconnects_quickly_and_keeps_alive(
+    monkeypatch: pytest.MonkeyPatch, build: Callable[[Settings], object], emulated: bool
+) -> None:
+    """The channels outlive requests: capped reconnect backoff (a peer back on its address is seen
+    within the in-call retry) and keepalive (a dead connection is replaced), on Google's endpoints
+    and the emulators alike. tests/reliability/test_outages.py shows what the cap changes."""
+    channel_options: list[dict[str, object]] = []
+    insecure_channel = grpc.insecure_channel
+
+    def record(
+        target: str, *args: object, options: Sequence[tuple[str, object]] = (), **kw: object
+    ) -> grpc.Channel:
+        channel_options.append(dict(options))
+        return insecure_channel("127.0.0.1:1")
+
+    monkeypatch.setattr(grpc_helpers, "create_channel", record)
+    monkeypatch.setattr(clients.grpc, "insecure_channel", record)
+    monkeypatch.setattr(google.auth, "default", lambda **_: (AnonymousCredentials(), "p"))
+    host = "127.0.0.1:1" if emulated else None
+    settings = Settings(
+        project_id="p",
+        topic_id="t",
+        bucket_name="b",
+        vision_emulator_host=host,
+        pubsub_emulator_host=host,
+    )
+
+    build(settings)
+
+    [options] = channel_options
+    assert options.items() >= dict(CHANNEL_OPTIONS).items(), options
+    assert float(str(options["grpc.max_reconnect_backoff_ms"])) <= IN_CALL_RETRY_SECONDS * 1000 / 2
+
+
+class BrokenStream(io.StringIO):
+    def write(self, _text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_broken_stdout_never_changes_an_events_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+    deliver: Deliver,
+    vision: FakeVision,
+    pubsub: FakePubSub,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The log collector went away: the event is still acknowledged once its result is published
+    (a 5xx would redeliver it, and every later event), and its line goes to stderr instead."""
+    vision.add_image(uri("bike.jpg"))
+    deliver({"id": 1, "path": "bike.jpg"}, message_id="m-0")  # clients built, stdout intact
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", BrokenStream())
+
+    statuses = [deliver({"id": n, "path": "bike.jpg"}, message_id=f"m-{n}") for n in (2, 3)]
+
+    assert statuses == [200, 200]
+    assert [result["id"] for result in results(pubsub)] == [1, 2, 3]
+    lines = log_lines(capsys.readouterr().err)
+    assert [line["source_message_id"] for line in lines] == ["m-2", "m-3"]
