@@ -110,9 +110,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip the Vision emulator's per-image latency (it needs make vision-model)",
     )
     parser.add_argument("--publish-events", type=int, help="per publishing path")
-    parser.add_argument(
-        "--publish-rounds", type=int, help="failed publishes, each then one more"
-    )
+    parser.add_argument("--publish-rounds", type=int, help="failed publishes, each then one more")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():

@@ -12,17 +12,15 @@ see ../shared/notes/emulators.md for what it does and does not do.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Self
+
+from ops.processes import ChildProcess, StartError, port_taken
 
 READY_LINE = "Server started, listening on"
 DEFAULT_START_TIMEOUT_SECONDS = 60.0
@@ -69,58 +67,34 @@ class PubSubEmulator:
         self.bind_host = host
         self.port = port or free_port(host)
         self.host = f"{host}:{self.port}"  # what PUBSUB_EMULATOR_HOST takes
-        self._process: subprocess.Popen[bytes] | None = None
-        # A file, not a pipe: the emulator logs every request and must never block on a full pipe.
-        self._log = tempfile.NamedTemporaryFile(prefix="pubsub-emulator-", suffix=".log")  # noqa: SIM115
+        self._child: ChildProcess | None = None
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._child is not None and self._child.running
 
     def start(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
-        """Start and return once the emulator says it serves (5-15 s here)."""
+        """Start and return once the emulator says it serves (2-15 s here)."""
         if self.running:
             return self
-        command = emulator_command(self.bind_host, self.port)
-        self._log.seek(0)
-        self._log.truncate()
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # the launcher execs java; a group kill also takes any child
+        self._close_child()
+        self._child = ChildProcess(
+            "pubsub-emulator",
+            emulator_command(self.bind_host, self.port),
+            ready=lambda output: READY_LINE in output,
         )
-        deadline = time.monotonic() + timeout
-        while READY_LINE not in self.output():
-            returncode = self._process.poll()
-            if returncode is not None:
-                self._process = None
-                raise EmulatorError(
-                    f"the Pub/Sub emulator exited with status {returncode} before serving on "
-                    f"{self.host}: {_last_lines(self.output())}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise EmulatorError(
-                    f"the Pub/Sub emulator did not serve on {self.host} within {timeout:.0f} s"
-                )
-            time.sleep(0.05)
+        try:
+            self._child.launch().wait_ready(timeout)
+        except StartError as error:
+            self._close_child()
+            raise EmulatorError(f"the Pub/Sub emulator on {self.host}: {error}") from None
         return self
 
     def stop(self) -> None:
         """Stop the whole process group and wait until the port is free again."""
-        process, self._process = self._process, None
-        if process is None:
+        if self._child is None:
             return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait()
-        _signal_group(process.pid, signal.SIGKILL)  # anything the launcher left behind
+        self._child.stop()
         _wait_port_free(self.bind_host, self.port)
 
     def restart(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
@@ -129,13 +103,16 @@ class PubSubEmulator:
         return self.start(timeout)
 
     def output(self) -> str:
-        self._log.flush()
-        with open(self._log.name, "rb") as log:
-            return log.read().decode(errors="replace")
+        return self._child.output() if self._child is not None else ""
 
     def close(self) -> None:
         self.stop()
-        self._log.close()
+        self._close_child()
+
+    def _close_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -144,26 +121,10 @@ class PubSubEmulator:
         self.close()
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
 def _wait_port_free(host: str, port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-                return
-            except OSError:
-                time.sleep(0.05)
-
-
-def _last_lines(output: str, count: int = 5) -> str:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    return " | ".join(lines[-count:]) or "(no output)"
+    while port_taken(host, port) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,24 +31,24 @@ def _start(emulator: PubSubEmulator) -> PubSubEmulator:
         pytest.fail(f"{error} (or set {SKIP_VARIABLE}=1 to skip these tests)", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def pubsub_emulator() -> Iterator[PubSubEmulator]:
-    """The session's shared emulator; never stop or restart it in a test."""
+def _running_emulator() -> Iterator[PubSubEmulator]:
     emulator = PubSubEmulator()
     try:
         yield _start(emulator)
     finally:
         emulator.close()
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator() -> Iterator[PubSubEmulator]:
+    """The session's shared emulator; never stop or restart it in a test."""
+    yield from _running_emulator()
 
 
 @pytest.fixture
 def private_pubsub_emulator() -> Iterator[PubSubEmulator]:
     """An emulator of this test's own, free to stop and restart on its address."""
-    emulator = PubSubEmulator()
-    try:
-        yield _start(emulator)
-    finally:
-        emulator.close()
+    yield from _running_emulator()
 
 
 @pytest.fixture

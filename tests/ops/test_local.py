@@ -264,7 +264,7 @@ def test_without_the_vision_emulator_the_default_says_how_to_run_with_the_stand_
     assert line.startswith("local ERROR: the local Vision emulator")
     assert "--vision stand-in" in line
     assert "make local VISION=stand-in" in line
-    assert "pip install" in line
+    assert "make install" in line
     assert new_children(before) == {}, "nothing was started"
 
 
