@@ -24,6 +24,7 @@ CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 SERVICE = "gcp:projects/service:Service"
+SLEEP = "time:index/sleep:Sleep"
 NEW_TYPES = (METRIC, POLICY, DASHBOARD, CHANNEL)
 
 # The Google metrics the monitoring may use, their monitored resource, and their metric labels
@@ -389,7 +390,9 @@ def test_each_alert_email_is_a_channel_every_policy_notifies(custom_run: Program
         "oncall@example.com",
         "sre@example.org",
     ]
-    names = {item.state["name"] for item in channels} | {CUSTOM["alertNotificationChannels"]}
+    # Policies route to each channel's id: its full resource name (channel.name is output-only).
+    names = {item.resource_id for item in channels} | {CUSTOM["alertNotificationChannels"]}
+    assert all(item.resource_id == item.state["name"] for item in channels)
     for channel in channels:
         assert channel.inputs["type"] == "email"
     for policy in custom_run.of_type(POLICY):
@@ -410,6 +413,26 @@ def test_monitoring_waits_for_its_apis_and_the_retry_alert_for_its_metric(
             assert default_run.depends_on(item, logging_api), item.urn
     retry = conditions(default_run)["logging.googleapis.com/user/ai_service_events"]["policy"]
     assert default_run.depends_on(retry, metric(default_run, "ai_service_events"))
+
+
+def test_the_retry_alert_waits_until_monitoring_knows_the_new_log_based_metric(
+    default_run: ProgramRun,
+) -> None:
+    """A policy naming a log-based metric created seconds earlier gets 404 "Cannot find metric(s)"
+    (TPG #11102): the policy waits on a create-only sleep that itself waits on the metrics."""
+    [wait] = [item for item in default_run.of_type(SLEEP) if item.name.startswith("monitoring-")]
+    assert wait.inputs["createDuration"] == "180s"
+    assert not wait.inputs.get("triggers"), "a trigger would make later `up`s wait again"
+    for name in ("ai_service_events", "ai_service_latency"):
+        assert metric(default_run, name).urn in wait.dependencies, f"{wait.urn} ignores {name}"
+    retry = conditions(default_run)["logging.googleapis.com/user/ai_service_events"]["policy"]
+    assert wait.urn in retry.dependencies, f"{retry.urn} can name its metric before it is known"
+
+
+def test_the_metric_wait_is_configurable() -> None:
+    run = run_program({"metricPropagationSeconds": "600"})
+    [wait] = [item for item in run.of_type(SLEEP) if item.name.startswith("monitoring-")]
+    assert wait.inputs["createDuration"] == "600s"
 
 
 # --- Dashboard ------------------------------------------------------------------------------------
