@@ -265,16 +265,17 @@ def dashboard_widgets(watched: Watched, alerting: Alerting) -> list[dict[str, An
             "instances",
         ),
         _chart(
-            "Function responses per second by class",
+            "Function responses per minute by class",
             [
                 _series(
                     function_metric_filter(REQUEST_COUNT, service),
-                    _aggregation("ALIGN_RATE", "REDUCE_SUM", ["metric.labels.response_code_class"]),
+                    # Same aggregation as the 5xx alert, so its line reads in the same unit.
+                    per_minute_by("metric.labels.response_code_class"),
                     "${metric.labels.response_code_class}",
                 )
             ],
-            "requests / s",
-            [(alerting.server_errors_per_minute / 60, "5xx alert")],
+            "requests / min",
+            [(alerting.server_errors_per_minute, "5xx alert")],
         ),
         _chart(
             "Decisions per minute (review band)",
@@ -649,9 +650,13 @@ class Monitoring(pulumi.ComponentResource):
                         REQUEST_COUNT, service, response_code_class="5xx"
                     )
                 ),
-                alerting.server_errors_per_minute / 60,  # ALIGN_RATE is per second
+                # request_count is a DELTA INT64 metric (cloud.google.com/monitoring/api/
+                # metrics_gcp, run): ALIGN_DELTA over 60 s is the count per minute, so the
+                # threshold is the configured per-minute number as it is (ALIGN_RATE would be
+                # per second and need a fractional threshold).
+                alerting.server_errors_per_minute,
                 alerting.server_error_duration_seconds,
-                ("60s", "ALIGN_RATE", "REDUCE_SUM"),
+                ("60s", "ALIGN_DELTA", "REDUCE_SUM"),
             ),
             documentation=watched.apply(lambda w: server_error_documentation(w, alerting)),
             subject="the function answers 5xx",

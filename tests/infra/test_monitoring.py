@@ -304,8 +304,8 @@ def test_alert_thresholds_and_durations_default_to_the_documented_values(
         "300s",
     )
     assert value("logging.googleapis.com/user/ai_service_events") == (0.1, "600s")
-    rate, duration = value("run.googleapis.com/request_count")
-    assert (round(rate * 60, 9), duration) == (6, "600s")  # ALIGN_RATE is per second
+    # ALIGN_DELTA over 60 s: the threshold is the per-minute count itself.
+    assert value("run.googleapis.com/request_count") == (6, "600s")
 
 
 def test_alert_thresholds_and_durations_come_from_stack_config(custom_run: ProgramRun) -> None:
@@ -320,7 +320,7 @@ def test_alert_thresholds_and_durations_come_from_stack_config(custom_run: Progr
     assert (dead["thresholdValue"], dead["duration"]) == (0, "120s")
     assert (backlog["thresholdValue"], backlog["duration"]) == (900, "600s")
     assert (retry["thresholdValue"], retry["duration"]) == (0.25, "1200s")
-    assert (errors["thresholdValue"], errors["duration"]) == (pytest.approx(0.5), "180s")
+    assert (errors["thresholdValue"], errors["duration"]) == (30, "180s")
 
 
 def test_the_retry_alert_is_the_share_of_retry_events_among_all_events(
@@ -339,7 +339,14 @@ def test_the_5xx_alert_counts_only_5xx_answers_of_the_function(default_run: Prog
     errors = conditions(default_run)["run.googleapis.com/request_count"]
 
     assert 'metric.labels.response_code_class="5xx"' in errors["filter"]
-    assert errors["aggregations"][0]["perSeriesAligner"] == "ALIGN_RATE"
+    # request_count is DELTA INT64: ALIGN_DELTA over 60 s counts the 5xx answers per minute,
+    # the unit alertServerErrorsPerMinute is given in.
+    [aggregation] = errors["aggregations"]
+    assert (aggregation["perSeriesAligner"], aggregation["alignmentPeriod"]) == (
+        "ALIGN_DELTA",
+        "60s",
+    )
+    assert aggregation["crossSeriesReducer"] == "REDUCE_SUM"
 
 
 def test_every_alert_tells_the_on_call_what_it_means_and_links_the_runbook(
@@ -519,8 +526,16 @@ def test_dashboard_threshold_lines_follow_the_alert_config(custom_run: ProgramRu
 
     age = tiles["Push backlog: oldest unacknowledged message age"]["xyChart"]["thresholds"]
     assert [line["value"] for line in age] == [900]
-    rate = tiles["Function responses per second by class"]["xyChart"]["thresholds"]
-    assert [line["value"] for line in rate] == [pytest.approx(0.5)]
+    responses = tiles["Function responses per minute by class"]["xyChart"]
+    assert [line["value"] for line in responses["thresholds"]] == [30]
+    # The line is in the chart's unit: the same per-minute aggregation as the 5xx alert.
+    [series] = responses["dataSets"]
+    aggregation = series["timeSeriesQuery"]["timeSeriesFilter"]["aggregation"]
+    alert = conditions(custom_run)["run.googleapis.com/request_count"]["aggregations"][0]
+    assert (aggregation["perSeriesAligner"], aggregation["alignmentPeriod"]) == (
+        alert["perSeriesAligner"],
+        alert["alignmentPeriod"],
+    )
 
 
 # --- Provider schema ------------------------------------------------------------------------------
