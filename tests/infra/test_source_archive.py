@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_the_zip_is_the_same_bytes_on_windows_and_elsewhere(
     """zipfile records the OS it runs on (create_system 0 on Windows, 3 elsewhere)."""
     (tree / "labeling" / "core.py").chmod(0o755)  # on-disk modes must not leak in either
     here = archive_bytes(tree)
-    monkeypatch.setattr(zipfile.sys, "platform", "win32")  # what ZipInfo() consults
+    monkeypatch.setattr(sys, "platform", "win32")  # what zipfile.ZipInfo() consults
     assert zipfile.ZipInfo("x").create_system == 0, "the patch no longer reaches zipfile"
     on_windows = archive_bytes(tree)
     monkeypatch.undo()
