@@ -174,9 +174,14 @@ pulumi-stack: pulumi-prerequisites $(VENV)/.installed
 	@$(PULUMI_RUN) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \
 		echo "error: gcp:project is not set for stack $(STACK): run make deploy STACK=$(STACK) PROJECT=<project-id>" >&2; exit 1; }
 	@# One stack per project: the names are fixed, so a second stack there fails with 409 midway.
-	@# Refused here for the stacks this backend knows (README "Prerequisites").
+	@# Refused here for the stacks this backend knows (README "Prerequisites"). A listing that
+	@# fails or cannot be read stops the deploy: an unchecked guard must not pass as a checked one.
 	@project="$$($(PULUMI_RUN) config get --stack "$(STACK)" gcp:project)"; \
-	for other in $$($(PULUMI_RUN) stack ls --json 2>/dev/null | $(BIN)/python -c 'import json, sys; print("\n".join(str(s["name"]).rsplit("/", 1)[-1] for s in json.load(sys.stdin)))' 2>/dev/null); do \
+	listing="$$($(PULUMI_RUN) stack ls --json 2>/dev/null)" || { \
+		echo "error: cannot check one stack per project: '$(PULUMI) stack ls --json' failed (run it to see why)" >&2; exit 1; }; \
+	others="$$(printf '%s' "$$listing" | $(BIN)/python -c 'import json, sys; print("\n".join(str(s["name"]).rsplit("/", 1)[-1] for s in json.load(sys.stdin)))' 2>/dev/null)" || { \
+		echo "error: cannot check one stack per project: '$(PULUMI) stack ls --json' printed no JSON list of stacks" >&2; exit 1; }; \
+	for other in $$others; do \
 		[ "$$other" = "$(STACK)" ] && continue; \
 		if [ "$$($(PULUMI_RUN) config get --stack "$$other" gcp:project 2>/dev/null)" = "$$project" ]; then \
 			echo "error: stack $$other already deploys to project $$project; one stack per project (fixed names: a second stack fails with 409). Use another project, or make destroy STACK=$$other first." >&2; exit 1; fi; \

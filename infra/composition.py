@@ -155,6 +155,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             project=settings.project,
             stack=settings.stack,
             alerting=settings.alerting,
+            metric_propagation_seconds=settings.metric_propagation_seconds,
             service_name=labeling.function.name,
             push_subscription=delivery.push_subscription,
             dead_letter_subscription=messaging.dead_letter_subscription,

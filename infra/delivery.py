@@ -86,9 +86,10 @@ class Delivery(pulumi.ComponentResource):
             opts=child,
         )
         # Why: Pub/Sub's service agent mints the push OIDC tokens for the invoker account.
-        # Projects created after 2021-04-08 have this through the agent's own role; projects
-        # created on or before that date do not (Pub/Sub push authentication docs). Granting it
-        # on the one invoker account is right for both.
+        # Google's push-authentication docs require this grant "if you enabled Pub/Sub on or
+        # before April 8, 2021" (later enablements get it through the agent's own role); it is
+        # the enablement date that counts, not the project's creation. Granting it on the one
+        # invoker account is right for both.
         self.token_creator_grant = gcp.serviceaccount.IAMMember(
             f"{name}-pubsub-agent-signs-as-invoker",
             service_account_id=account_path(args.invoker_account, settings.project),

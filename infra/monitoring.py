@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 from settings import Alerting
 
 # Log-based metrics (names are documented in the README; dashboards and alerts refer to them).
@@ -264,16 +265,17 @@ def dashboard_widgets(watched: Watched, alerting: Alerting) -> list[dict[str, An
             "instances",
         ),
         _chart(
-            "Function responses per second by class",
+            "Function responses per minute by class",
             [
                 _series(
                     function_metric_filter(REQUEST_COUNT, service),
-                    _aggregation("ALIGN_RATE", "REDUCE_SUM", ["metric.labels.response_code_class"]),
+                    # Same aggregation as the 5xx alert, so its line reads in the same unit.
+                    per_minute_by("metric.labels.response_code_class"),
                     "${metric.labels.response_code_class}",
                 )
             ],
-            "requests / s",
-            [(alerting.server_errors_per_minute / 60, "5xx alert")],
+            "requests / min",
+            [(alerting.server_errors_per_minute, "5xx alert")],
         ),
         _chart(
             "Decisions per minute (review band)",
@@ -397,6 +399,7 @@ class MonitoringArgs:
     project: str
     stack: str
     alerting: Alerting
+    metric_propagation_seconds: int
     service_name: pulumi.Input[str]
     push_subscription: gcp.pubsub.Subscription
     dead_letter_subscription: gcp.pubsub.Subscription
@@ -409,6 +412,7 @@ class Monitoring(pulumi.ComponentResource):
 
     events_metric: gcp.logging.Metric
     latency_metric: gcp.logging.Metric
+    metrics_known: time.Sleep
     channels: list[gcp.monitoring.NotificationChannel]
     dead_letter_alert: gcp.monitoring.AlertPolicy
     backlog_alert: gcp.monitoring.AlertPolicy
@@ -480,6 +484,17 @@ class Monitoring(pulumi.ComponentResource):
             bucket_options=gcp.logging.MetricBucketOptionsArgs(exponential_buckets=LATENCY_BUCKETS),
             opts=child,
         )
+        # Why: Google creates a log-based metric's descriptor asynchronously; an alert policy
+        # that names it right after its creation is refused with 404 "Cannot find metric(s) that
+        # match type = logging.googleapis.com/user/... could take up to 10 minutes"
+        # (terraform-provider-google #11102). Waits on create only, so later `up`s are not slowed.
+        self.metrics_known = time.Sleep(
+            f"{name}-metric-propagation",
+            create_duration=f"{args.metric_propagation_seconds}s",
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.events_metric, self.latency_metric]
+            ),
+        )
         # Why: the on-call's e-mail addresses from config; none means unrouted policies.
         self.channels = [
             gcp.monitoring.NotificationChannel(
@@ -494,8 +509,11 @@ class Monitoring(pulumi.ComponentResource):
             )
             for email in alerting.emails
         ]
+        # A channel's `name` is output-only (None until the provider reports it, e.g. under
+        # mocks); its provider id is the same full name projects/P/notificationChannels/N
+        # (terraform-provider-google sets the id from "{{name}}", also its import format).
         routes: list[pulumi.Input[str]] = [
-            *(channel.name for channel in self.channels),
+            *(channel.id for channel in self.channels),
             *alerting.notification_channels,
         ]
 
@@ -618,7 +636,8 @@ class Monitoring(pulumi.ComponentResource):
             ),
             documentation=watched.apply(lambda w: retry_documentation(w, alerting)),
             subject="Vision or Pub/Sub calls keep failing",
-            after=[self.events_metric],  # the user metric must exist before a policy names it
+            # The user metric must exist, and be known to Monitoring, before a policy names it.
+            after=[self.events_metric, self.metrics_known],
         )
         # Why: sustained 5xx beyond retries: crashes, timeouts, a revision that cannot start.
         self.server_error_alert = policy(
@@ -631,9 +650,13 @@ class Monitoring(pulumi.ComponentResource):
                         REQUEST_COUNT, service, response_code_class="5xx"
                     )
                 ),
-                alerting.server_errors_per_minute / 60,  # ALIGN_RATE is per second
+                # request_count is a DELTA INT64 metric (cloud.google.com/monitoring/api/
+                # metrics_gcp, run): ALIGN_DELTA over 60 s is the count per minute, so the
+                # threshold is the configured per-minute number as it is (ALIGN_RATE would be
+                # per second and need a fractional threshold).
+                alerting.server_errors_per_minute,
                 alerting.server_error_duration_seconds,
-                ("60s", "ALIGN_RATE", "REDUCE_SUM"),
+                ("60s", "ALIGN_DELTA", "REDUCE_SUM"),
             ),
             documentation=watched.apply(lambda w: server_error_documentation(w, alerting)),
             subject="the function answers 5xx",

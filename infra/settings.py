@@ -64,6 +64,9 @@ DEFAULTS: Mapping[str, str | None] = {
     # access-change-propagation); 60 s failed about half the builds of TPG's own builder
     # sample (terraform-provider-google #20571).
     "iamPropagationSeconds": "120",
+    # A new log-based metric is unknown to Cloud Monitoring for a while: an alert policy naming it
+    # is refused with 404 "Cannot find metric(s) ... could take up to 10 minutes" (TPG #11102).
+    "metricPropagationSeconds": "180",
     # The review band (function REVIEW_MIN_SCORE); unset: no band, results as before.
     "reviewMinScore": None,
     # Monitoring (infra/monitoring.py): where alerts go, and when they fire.
@@ -142,6 +145,7 @@ class Settings:
     ack_deadline_seconds: int
     api_propagation_seconds: int
     iam_propagation_seconds: int
+    metric_propagation_seconds: int
     alerting: Alerting
     function_source: Path
     archive_directory: Path
@@ -515,6 +519,9 @@ def load_settings(
         ),
         iam_propagation_seconds=_integer(
             "iamPropagationSeconds", raw("iamPropagationSeconds"), 0, 600
+        ),
+        metric_propagation_seconds=_integer(
+            "metricPropagationSeconds", raw("metricPropagationSeconds"), 0, 900
         ),
         alerting=_alerting(raw),
         # Resolved at call time so tests can point the program at a temporary source tree.

@@ -37,6 +37,12 @@ EXCLUDED_FILE_NAMES = frozenset({"conftest.py"})
 FALLBACK_DIRECTORY = "ai-service-function-archives"
 # A fixed timestamp (the zip format's epoch) so the same files always give the same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# ZipInfo's "made by" system is 0 (MS-DOS) on Windows and 3 (Unix) elsewhere (CPython
+# Lib/zipfile: `if sys.platform == 'win32'`): fixed to Unix, the system whose permission bits
+# external_attr carries, so a Windows checkout builds the same bytes as Linux and macOS.
+_ZIP_CREATE_SYSTEM = 3
+# rw-r--r-- in the Unix half of external_attr, whatever the file's mode on disk.
+_ZIP_EXTERNAL_ATTR = 0o644 << 16
 # Entries are stored, not deflated: deflate output differs between zlib builds (a laptop and
 # CI), and the asset is hashed on the zip's bytes, so the same source would be re-uploaded.
 # Stored bytes depend on the contents alone; the cost is small (function/: 48 KB stored,
@@ -104,8 +110,9 @@ def archive_bytes(source: Path) -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=ZIP_COMPRESSION) as archive:
         for name in source_files(source):
             info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            info.create_system = _ZIP_CREATE_SYSTEM
             info.compress_type = ZIP_COMPRESSION
-            info.external_attr = 0o644 << 16
+            info.external_attr = _ZIP_EXTERNAL_ATTR
             archive.writestr(info, (source / name).read_bytes())
     return buffer.getvalue()
 

@@ -33,6 +33,7 @@ if arguments[:2] == ["config", "get"]:
     print(json.loads(os.environ.get("FAKE_PROJECTS", "{{}}")).get(stack, "my-project"))
 if arguments[:3] == ["stack", "ls", "--json"]:
     print(os.environ.get("FAKE_STACKS", "[]"))
+    sys.exit(int(os.environ.get("FAKE_STACKS_EXIT", "0")))
 """
 
 Make = Callable[..., tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]]
@@ -176,6 +177,28 @@ def test_make_deploy_refuses_a_second_stack_in_the_same_project(make: Make) -> N
     assert "stack prod already deploys to project my-project" in completed.stderr
     assert "one stack per project" in completed.stderr
     assert not [call for call in calls if call["args"][:1] == ["up"]], "it deployed anyway"
+
+
+@pytest.mark.parametrize(
+    ("listing", "message"),
+    [
+        ({"FAKE_STACKS_EXIT": "1"}, "stack ls --json' failed"),
+        ({"FAKE_STACKS": "error: no backend"}, "printed no JSON list of stacks"),
+        ({"FAKE_STACKS": json.dumps({"name": "prod"})}, "printed no JSON list of stacks"),
+    ],
+)
+@pytest.mark.parametrize("target", ["deploy", "preview"])
+def test_the_one_stack_per_project_guard_fails_when_it_cannot_list_the_stacks(
+    make: Make, target: str, listing: dict[str, str], message: str
+) -> None:
+    completed, calls = make(target, "STACK=dev", environment={**PASSPHRASE, **listing})
+    assert completed.returncode != 0
+    [line] = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert "cannot check one stack per project" in line
+    assert message in line
+    assert not [call for call in calls if call["args"][:1] in (["up"], ["preview"])], (
+        f"{target} ran unchecked"
+    )
 
 
 def test_make_deploy_allows_stacks_of_other_projects(make: Make) -> None:

@@ -88,7 +88,7 @@ def option(arguments: list[str], name: str) -> str | None:
     return arguments[arguments.index(name) + 1] if name in arguments else None
 
 
-def test_ci_deployer_may_act_only_as_the_stack_accounts(tmp_path: Path) -> None:
+def deploy_identity_calls(tmp_path: Path) -> list[list[str]]:
     """Runs the README's deploy-identity commands against a recording gcloud."""
     [block] = [block for block in shell_blocks() if "DEPLOY_SA=" in block]
     (tmp_path / "gcloud").write_text(FAKE_GCLOUD)
@@ -111,7 +111,11 @@ def test_ci_deployer_may_act_only_as_the_stack_accounts(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    calls: list[list[str]] = [json.loads(line) for line in log.read_text().splitlines()]
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_ci_deployer_may_act_only_as_the_stack_accounts(tmp_path: Path) -> None:
+    calls = deploy_identity_calls(tmp_path)
     user_grants: list[list[str]] = [
         call for call in calls if option(call, "--role") == "roles/iam.serviceAccountUser"
     ]
@@ -130,3 +134,29 @@ def test_ci_deployer_may_act_only_as_the_stack_accounts(tmp_path: Path) -> None:
 @pytest.mark.parametrize("account", sorted(STACK_ACCOUNTS))
 def test_prerequisites_name_each_account_the_deployer_acts_as(account: str) -> None:
     assert f"`{account}`" in section("Prerequisites")
+
+
+def hand_deploy_roles() -> set[str]:
+    """The narrower role set the Prerequisites give a person running `make deploy`."""
+    prerequisites = section("Prerequisites")
+    narrower = prerequisites[prerequisites.index("the narrower set is") :]
+    return set(re.findall(r"`(roles/[A-Za-z.]+)`", narrower[: narrower.index("\n4. ")]))
+
+
+def test_ci_deployer_has_every_role_a_hand_deploy_needs(tmp_path: Path) -> None:
+    """CI creates the same stack as a hand deploy (monitoring included), so it needs the same roles."""
+    needed = hand_deploy_roles()
+    assert {"roles/monitoring.editor", "roles/logging.configWriter"} <= needed
+    granted = {
+        role
+        for call in deploy_identity_calls(tmp_path)
+        if option(call, "--member") == DEPLOYER and (role := option(call, "--role"))
+    }
+    missing = needed - granted
+    assert not missing, f"the README's CI deploy identity lacks {sorted(missing)}"
+    # Between the deploy identity's commands and the next section ("#" comments in code blocks
+    # would end section() early).
+    start = README.index("**The deploy identity**")
+    table = README[start : README.index("\n### ", start)]
+    for role in sorted(needed):
+        assert f"| `{role}`" in table, f"the deployer roles table does not explain {role}"

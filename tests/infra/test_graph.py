@@ -96,7 +96,13 @@ def test_function_is_built_only_after_its_grants_have_propagated(default_run: Pr
 
 @pytest.mark.parametrize("seconds", ["0", "120"])
 def test_propagation_waits_are_configurable(seconds: str) -> None:
-    run = run_program({"apiPropagationSeconds": seconds, "iamPropagationSeconds": seconds})
+    run = run_program(
+        {
+            "apiPropagationSeconds": seconds,
+            "iamPropagationSeconds": seconds,
+            "metricPropagationSeconds": seconds,
+        }
+    )
     for item in run.of_type(SLEEP):
         assert item.inputs["createDuration"] == f"{seconds}s", item.urn
 
@@ -134,6 +140,6 @@ def test_push_subscription_starts_only_after_its_grants_have_propagated(
 def test_propagation_waits_run_on_first_create_only(default_run: ProgramRun) -> None:
     # time.Sleep waits when it is created; a trigger would make later `up`s wait again.
     for item in default_run.of_type(SLEEP):
-        if item.name.startswith(("access-", "delivery-")):
+        if item.name.startswith(("access-", "delivery-", "monitoring-")):
             assert not item.inputs.get("triggers"), item.urn
             assert not item.inputs.get("destroyDuration"), item.urn

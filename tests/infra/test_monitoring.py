@@ -24,6 +24,7 @@ CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 SERVICE = "gcp:projects/service:Service"
+SLEEP = "time:index/sleep:Sleep"
 NEW_TYPES = (METRIC, POLICY, DASHBOARD, CHANNEL)
 
 # The Google metrics the monitoring may use, their monitored resource, and their metric labels
@@ -303,8 +304,8 @@ def test_alert_thresholds_and_durations_default_to_the_documented_values(
         "300s",
     )
     assert value("logging.googleapis.com/user/ai_service_events") == (0.1, "600s")
-    rate, duration = value("run.googleapis.com/request_count")
-    assert (round(rate * 60, 9), duration) == (6, "600s")  # ALIGN_RATE is per second
+    # ALIGN_DELTA over 60 s: the threshold is the per-minute count itself.
+    assert value("run.googleapis.com/request_count") == (6, "600s")
 
 
 def test_alert_thresholds_and_durations_come_from_stack_config(custom_run: ProgramRun) -> None:
@@ -319,7 +320,7 @@ def test_alert_thresholds_and_durations_come_from_stack_config(custom_run: Progr
     assert (dead["thresholdValue"], dead["duration"]) == (0, "120s")
     assert (backlog["thresholdValue"], backlog["duration"]) == (900, "600s")
     assert (retry["thresholdValue"], retry["duration"]) == (0.25, "1200s")
-    assert (errors["thresholdValue"], errors["duration"]) == (pytest.approx(0.5), "180s")
+    assert (errors["thresholdValue"], errors["duration"]) == (30, "180s")
 
 
 def test_the_retry_alert_is_the_share_of_retry_events_among_all_events(
@@ -338,7 +339,14 @@ def test_the_5xx_alert_counts_only_5xx_answers_of_the_function(default_run: Prog
     errors = conditions(default_run)["run.googleapis.com/request_count"]
 
     assert 'metric.labels.response_code_class="5xx"' in errors["filter"]
-    assert errors["aggregations"][0]["perSeriesAligner"] == "ALIGN_RATE"
+    # request_count is DELTA INT64: ALIGN_DELTA over 60 s counts the 5xx answers per minute,
+    # the unit alertServerErrorsPerMinute is given in.
+    [aggregation] = errors["aggregations"]
+    assert (aggregation["perSeriesAligner"], aggregation["alignmentPeriod"]) == (
+        "ALIGN_DELTA",
+        "60s",
+    )
+    assert aggregation["crossSeriesReducer"] == "REDUCE_SUM"
 
 
 def test_every_alert_tells_the_on_call_what_it_means_and_links_the_runbook(
@@ -389,7 +397,9 @@ def test_each_alert_email_is_a_channel_every_policy_notifies(custom_run: Program
         "oncall@example.com",
         "sre@example.org",
     ]
-    names = {item.state["name"] for item in channels} | {CUSTOM["alertNotificationChannels"]}
+    # Policies route to each channel's id: its full resource name (channel.name is output-only).
+    names = {item.resource_id for item in channels} | {CUSTOM["alertNotificationChannels"]}
+    assert all(item.resource_id == item.state["name"] for item in channels)
     for channel in channels:
         assert channel.inputs["type"] == "email"
     for policy in custom_run.of_type(POLICY):
@@ -410,6 +420,26 @@ def test_monitoring_waits_for_its_apis_and_the_retry_alert_for_its_metric(
             assert default_run.depends_on(item, logging_api), item.urn
     retry = conditions(default_run)["logging.googleapis.com/user/ai_service_events"]["policy"]
     assert default_run.depends_on(retry, metric(default_run, "ai_service_events"))
+
+
+def test_the_retry_alert_waits_until_monitoring_knows_the_new_log_based_metric(
+    default_run: ProgramRun,
+) -> None:
+    """A policy naming a log-based metric created seconds earlier gets 404 "Cannot find metric(s)"
+    (TPG #11102): the policy waits on a create-only sleep that itself waits on the metrics."""
+    [wait] = [item for item in default_run.of_type(SLEEP) if item.name.startswith("monitoring-")]
+    assert wait.inputs["createDuration"] == "180s"
+    assert not wait.inputs.get("triggers"), "a trigger would make later `up`s wait again"
+    for name in ("ai_service_events", "ai_service_latency"):
+        assert metric(default_run, name).urn in wait.dependencies, f"{wait.urn} ignores {name}"
+    retry = conditions(default_run)["logging.googleapis.com/user/ai_service_events"]["policy"]
+    assert wait.urn in retry.dependencies, f"{retry.urn} can name its metric before it is known"
+
+
+def test_the_metric_wait_is_configurable() -> None:
+    run = run_program({"metricPropagationSeconds": "600"})
+    [wait] = [item for item in run.of_type(SLEEP) if item.name.startswith("monitoring-")]
+    assert wait.inputs["createDuration"] == "600s"
 
 
 # --- Dashboard ------------------------------------------------------------------------------------
@@ -496,8 +526,16 @@ def test_dashboard_threshold_lines_follow_the_alert_config(custom_run: ProgramRu
 
     age = tiles["Push backlog: oldest unacknowledged message age"]["xyChart"]["thresholds"]
     assert [line["value"] for line in age] == [900]
-    rate = tiles["Function responses per second by class"]["xyChart"]["thresholds"]
-    assert [line["value"] for line in rate] == [pytest.approx(0.5)]
+    responses = tiles["Function responses per minute by class"]["xyChart"]
+    assert [line["value"] for line in responses["thresholds"]] == [30]
+    # The line is in the chart's unit: the same per-minute aggregation as the 5xx alert.
+    [series] = responses["dataSets"]
+    aggregation = series["timeSeriesQuery"]["timeSeriesFilter"]["aggregation"]
+    alert = conditions(custom_run)["run.googleapis.com/request_count"]["aggregations"][0]
+    assert (aggregation["perSeriesAligner"], aggregation["alignmentPeriod"]) == (
+        alert["perSeriesAligner"],
+        alert["alignmentPeriod"],
+    )
 
 
 # --- Provider schema ------------------------------------------------------------------------------

@@ -137,6 +137,31 @@ def test_no_input_is_a_mock_id(minimal_run: dict[str, Any]) -> None:
             assert not value.endswith("_id"), f"{item['name']}: input {value!r} is a mock id"
 
 
+def test_alert_policies_route_to_every_alert_email_channel_under_minimal_mocks(
+    tmp_path: Path, isolated: dict[str, str]
+) -> None:
+    """channel.name is output-only, so minimal mocks leave it None: routes must use channel.id."""
+    result = succeeded(
+        run_once(
+            tmp_path,
+            isolated,
+            {
+                "gcp:project": PROJECT,
+                "ai-service:alertEmails": "oncall@example.com,sre@example.org",
+            },
+        )
+    )
+    channels = of_type(result, "gcp:monitoring/notificationChannel:NotificationChannel")
+    assert len(channels) == 2
+    policies = of_type(result, "gcp:monitoring/alertPolicy:AlertPolicy")
+    assert len(policies) == 4
+    for policy in policies:
+        routes = policy["inputs"].get("notificationChannels")
+        assert isinstance(routes, list), f"{policy['name']}: {routes!r}"
+        assert len(routes) == 2, f"{policy['name']}: {routes!r}"
+        assert all(isinstance(route, str) and route for route in routes), policy["name"]
+
+
 def test_token_creator_grant_names_the_invoker_account(minimal_run: dict[str, Any]) -> None:
     grant = one(minimal_run, "gcp:serviceaccount/iAMMember:IAMMember")
     assert grant["inputs"]["serviceAccountId"] == (

@@ -40,6 +40,8 @@ def test_defaults() -> None:
     assert settings.api_propagation_seconds == 60
     # IAM: "typically 2 minutes"; 60 s failed about half of TPG #20571's builder-sample runs.
     assert settings.iam_propagation_seconds == 120
+    # Log-based metrics: "could take up to 10 minutes" to be known (TPG #11102).
+    assert settings.metric_propagation_seconds == 180
 
 
 def test_settings_are_frozen() -> None:
@@ -125,6 +127,10 @@ def test_missing_project_names_gcp_project(project: str | None) -> None:
             r"must differ",
         ),
         ({"maxLabel": "3"}, r"unknown config keys \['maxLabel'\]"),
+        (
+            {"metricPropagationSeconds": "901"},
+            r"ai-service:metricPropagationSeconds must be an integer from 0",
+        ),
     ],
 )
 def test_invalid_values_are_rejected_with_what_was_expected(

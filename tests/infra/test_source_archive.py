@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -75,6 +76,23 @@ def test_the_hash_ignores_where_the_tree_lives_and_timestamps(tree: Path, tmp_pa
     (copy / "main.py").touch()
     assert source_digest(copy) == source_digest(tree)
     assert archive_bytes(copy) == archive_bytes(tree), "the zip must be reproducible"
+
+
+def test_the_zip_is_the_same_bytes_on_windows_and_elsewhere(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zipfile records the OS it runs on (create_system 0 on Windows, 3 elsewhere)."""
+    (tree / "labeling" / "core.py").chmod(0o755)  # on-disk modes must not leak in either
+    here = archive_bytes(tree)
+    monkeypatch.setattr(sys, "platform", "win32")  # what zipfile.ZipInfo() consults
+    assert zipfile.ZipInfo("x").create_system == 0, "the patch no longer reaches zipfile"
+    on_windows = archive_bytes(tree)
+    monkeypatch.undo()
+    assert on_windows == here
+    for info in zipfile.ZipFile(BytesIO(here)).infolist():
+        assert (info.create_system, info.external_attr) == (3, 0o644 << 16), info.filename
+        assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
+        assert (info.extra, info.comment, info.internal_attr) == (b"", b"", 0), info.filename
 
 
 def test_archive_holds_exactly_the_shipped_files(tree: Path) -> None:
