@@ -35,15 +35,23 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
+from ops.common import (
+    FAIL,
+    PASS,
+    PULL_TRANSIENT,
+    PULL_WAIT_SECONDS,
+    USAGE_ERROR,
+    UsageError,
+    describe,
+    resolve_outputs,
+    resource_path,
+)
+from ops.common import release as release_leases
+
 DEFAULT_MANIFEST = Path(__file__).resolve().parent / "samples" / "manifest.json"
 # A cold start, a Vision call and a redelivery or two (the push retry backoff starts at 10 s).
 DEFAULT_TIMEOUT_SECONDS = 180.0
 PUBLISH_TIMEOUT_SECONDS = 30.0
-# Without return_immediately (deprecated), Pull "may wait (for a bounded amount of time) until at
-# least one message is available" (google.pubsub.v1.PullRequest); this bounds one such wait.
-PULL_WAIT_SECONDS = 10.0
-ACK_IDS_PER_REQUEST = 1000
-PASS, FAIL, USAGE_ERROR = 0, 1, 2
 LABELED, FAILED, NO_ANSWER = "labeled", "failed", "timeout"
 TOP_LABELS = 3
 
@@ -55,26 +63,10 @@ OUTPUT_NAMES = {
     "subscription": "userServiceSubscription",
 }
 
-# A Pull can fail transiently (or, on real Pub/Sub, end with DEADLINE_EXCEEDED when nothing arrived in
-# time); the loop itself is the retry, bounded by the run's deadline, so the RPC runs with retry=None.
-PULL_TRANSIENT = (
-    api_exceptions.DeadlineExceeded,
-    api_exceptions.ServiceUnavailable,
-    api_exceptions.InternalServerError,
-    api_exceptions.Aborted,
-    api_exceptions.Unknown,
-    api_exceptions.TooManyRequests,
-)
-
-
 # Setup problems before anything reached the pipeline: API errors (NotFound, Forbidden), no or
 # expired credentials, a publish future that timed out, an unreachable endpoint (requests' errors
 # are OSErrors).
 SUBMIT_ERRORS = (api_exceptions.GoogleAPIError, GoogleAuthError, TimeoutError, OSError)
-
-
-class UsageError(Exception):
-    """Bad arguments, an unreadable image or manifest, missing stack outputs."""
 
 
 @dataclass(frozen=True)
@@ -137,36 +129,9 @@ class Clients:
 # -- inputs ------------------------------------------------------------------------------------
 
 
-def resource_path(project: str, kind: str, name: str) -> str:
-    """`projects/P/<kind>/<name>` from a short name; a full path is kept as given."""
-    if name.startswith("projects/"):
-        return name
-    return f"projects/{project}/{kind}/{name}"
-
-
-def read_outputs(source: str) -> dict[str, Any]:
-    """Stack outputs from a `pulumi stack output --json` file (`-` reads stdin)."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        outputs = json.loads(text)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read stack outputs from {source}: {error}") from error
-    if not isinstance(outputs, dict):
-        raise UsageError(f"stack outputs in {source} are not a JSON object")
-    return outputs
-
-
 def resolve_target(arguments: argparse.Namespace) -> Target:
     """Explicit arguments win over --outputs-json; all four values are required in the end."""
-    outputs = read_outputs(arguments.outputs_json) if arguments.outputs_json else {}
-    values: dict[str, str] = {}
-    for argument, output_name in OUTPUT_NAMES.items():
-        value = getattr(arguments, argument) or outputs.get(output_name)
-        if not isinstance(value, str) or not value:
-            raise UsageError(
-                f"--{argument} is required (or stack output {output_name!r} in --outputs-json)"
-            )
-        values[argument] = value
+    values = resolve_outputs(arguments, OUTPUT_NAMES)
     project = values["project"]
     return Target(
         project=project,
@@ -319,20 +284,8 @@ def acknowledge(subscriber: SubscriberClient, subscription_path: str, ack_ids: l
 
 
 def release(subscriber: SubscriberClient, subscription_path: str, ack_ids: list[str]) -> None:
-    """Ack deadline 0 = a nack: the messages become deliverable to their owner again at once."""
-    # Chunked like the client library's own dispatcher does (_ACK_IDS_BATCH_SIZE = 1000).
-    for start in range(0, len(ack_ids), ACK_IDS_PER_REQUEST):
-        try:
-            subscriber.modify_ack_deadline(
-                request={
-                    "subscription": subscription_path,
-                    "ack_ids": ack_ids[start : start + ACK_IDS_PER_REQUEST],
-                    "ack_deadline_seconds": 0,
-                }
-            )
-        except api_exceptions.GoogleAPICallError as error:
-            # Not fatal: the leases simply expire after the subscription's ack deadline.
-            print(f"warning: releasing foreign messages failed: {error}", file=sys.stderr)
+    """Hand other ids' results back to their owner at once (ack deadline 0)."""
+    release_leases(subscriber, subscription_path, ack_ids, "foreign messages")
 
 
 def outcome_of(submission: Submission, result: dict[str, Any] | None) -> Outcome:
@@ -479,10 +432,6 @@ def run(
     print(render_table(outcomes), file=out)
     print("\n".join(lines), file=out)
     return PASS if passed else FAIL
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def delete_objects(
