@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -533,3 +534,58 @@ def test_killed_mid_run_then_rerun_loses_nothing(stack: Stack) -> None:
     second = image_ids(drain(stack.subscriber, stack.probe_subscription))
     assert set(first) | set(second) == set(range(total))  # at least once each
     assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5, ack=False) == []
+
+
+def test_output_names_are_the_ones_the_stack_exports() -> None:
+    exported = (ROOT / "infra" / "composition.py").read_text(encoding="utf-8")
+    for output_name in redrive.OUTPUT_NAMES.values():
+        assert f'"{output_name}":' in exported, f"infra does not export {output_name!r}"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_make_redrive_reads_the_stack_outputs(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.dead_letter("via-make")
+    calls = tmp_path / "pulumi-calls"
+    pulumi = tmp_path / "pulumi"
+    outputs = {
+        "project": stack.project,
+        "deadLetterSubscription": DEAD_LETTER,
+        "newImageTopic": NEW_IMAGE,
+        "imagesBucket": "unused",
+    }
+    pulumi.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{calls}"\n'
+        f"if [ \"$1 $2\" = 'stack output' ]; then echo '{json.dumps(outputs)}'; fi\n"
+    )
+    pulumi.chmod(0o755)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.host)
+    # -o: never (re)build the virtualenv here; BIN: run the tool with this test's interpreter.
+    completed = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "redrive",
+            "STACK=qa",
+            f"BIN={Path(sys.executable).parent}",
+            f"PULUMI={pulumi}",
+            f"BACKEND=file://{tmp_path}/state",
+            f"REDRIVE_FLAGS={' '.join(FAST)}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "stack output --json --stack qa" in calls.read_text()
+    assert f"projects/{stack.project}/subscriptions/{DEAD_LETTER}" in output
+    assert "moved 1 of 1" in output, output
+    assert image_ids(drain(stack.subscriber, stack.probe_subscription)) == ["via-make"]
