@@ -1,6 +1,6 @@
 """The simulator's building blocks against the real thing: the function's Vision call, real time.
 
-    python -m bench.overload_check [--seconds 5] [--threads 16] [--rate 40]
+    python -m bench.overload_check [--seconds 5] [--threads 64] [--rate 20]
 
 `threads` callers run the function's own `VisionLabeler` (the real Vision client with the function's
 in-call retry and timeout) back to back against the in-process Vision fake, which enforces a quota
@@ -110,8 +110,8 @@ def simulated(seconds: float, threads: int, rate: float, burst_seconds: float) -
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.overload_check", description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--rate", type=float, default=40.0, help="quota, requests/s")
+    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=20.0, help="quota, requests/s")
     parser.add_argument("--burst-seconds", type=float, default=1.0, help="bucket, seconds of quota")
     arguments = parser.parse_args(argv)
     real = measure(arguments.seconds, arguments.threads, arguments.rate, arguments.burst_seconds)

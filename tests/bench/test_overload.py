@@ -131,7 +131,9 @@ def test_the_report_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert process.returncode == 0, process.stderr
-    assert "today's defaults" in process.stdout
+    assert (
+        f"stack defaults (maxDeliveryAttempts {DEFAULTS['maxDeliveryAttempts']})" in process.stdout
+    )
     assert report.read_text().count('"variant"') == 2 * len(overload.variants(SMALL))
 
 
