@@ -43,8 +43,10 @@ VISION_LATENCY_SECONDS = 0.3
 REJECT_LATENCY_SECONDS = 0.02
 # The function's in-call retry (labeling/vision.py vision_retry).
 RETRY_INITIAL, RETRY_MAXIMUM, RETRY_MULTIPLIER = 0.1, 1.0, 2.0
-# Push flow control (slow start): Pub/Sub documents the behaviour, not the constants; these are
-# ours. "The system starts with a small single-digit window size."
+# Push flow control (slow start): https://cloud.google.com/pubsub/docs/push ("Delivery rate": a push
+# window that "increases on any successful delivery and decreases on any failure", starting at "a
+# small single-digit window size"; "Push backoff": pauses of 100 ms to 60 s after too many nacks).
+# Google documents the behaviour, not the constants: these are ours.
 WINDOW_INITIAL = 3.0
 WINDOW_MAXIMUM = 10_000.0
 WINDOW_DECREASE_INTERVAL = 1.0  # halve at most once per this many seconds (once per round trip)
@@ -115,7 +117,11 @@ class TokenBucket:
 
 
 def backoff(scenario: Scenario, failed_deliveries: int) -> float:
-    """The retry policy's wait after the n-th failed delivery (doubling from the minimum)."""
+    """The retry policy's wait after the n-th failed delivery (doubling from the minimum).
+
+    RetryPolicy: "Retry delay will be exponential based on provided minimum and maximum backoffs"
+    (https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.subscriptions#retrypolicy);
+    the factor 2 and the absence of jitter are our assumptions (Google documents neither)."""
     exponent = min(failed_deliveries - 1, 60)
     return min(scenario.minimum_backoff * 2.0**exponent, scenario.maximum_backoff)
 

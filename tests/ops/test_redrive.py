@@ -7,6 +7,7 @@ on the new-image topic sees exactly what redrive republished.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -270,8 +271,6 @@ def test_real_dead_letters_are_republished_intact_and_processed_after_the_outage
 
 
 def _decode(body: dict[str, Any]) -> bytes:
-    import base64
-
     return base64.b64decode(body["message"]["data"])
 
 
