@@ -424,22 +424,22 @@ class Redrive:
             print("message_id\tid\tpath\tdeliveries\tage", file=self.out)
         leases = Leases(self.subscriber, self.target.subscription_path, options.lease_seconds)
         outcome = PASS
-        with leases:
-            try:
+        try:
+            with leases:  # renewals stop before the release below, so none can undo it
                 self._loop(leases)
-            except SetupError as error:
-                print(f"redrive ERROR: {error}", file=sys.stderr)
-                outcome = USAGE_ERROR
-            except KeyboardInterrupt:
-                print("redrive: interrupted; releasing held messages", file=sys.stderr)
-                outcome = FAIL
-            finally:
-                release(
-                    self.subscriber,
-                    self.target.subscription_path,
-                    leases.ack_ids(),
-                    "held dead letters",
-                )
+        except SetupError as error:
+            print(f"redrive ERROR: {error}", file=sys.stderr)
+            outcome = USAGE_ERROR
+        except KeyboardInterrupt:
+            print("redrive: interrupted; releasing held messages", file=sys.stderr)
+            outcome = FAIL
+        finally:
+            release(
+                self.subscriber,
+                self.target.subscription_path,
+                leases.ack_ids(),
+                "held dead letters",
+            )
         self._progress(final=True)
         for line in self.tally.errors[:20]:
             print(f"FAILED {line}", file=self.out)

@@ -88,9 +88,9 @@ class Stack:
 
 
 def drain(
-    subscriber: SubscriberClient, subscription: str, quiet: float = 2.0, ack: bool = True
+    subscriber: SubscriberClient, subscription: str, quiet: float = 2.0
 ) -> list[pubsub_types.PubsubMessage]:
-    """Every message the subscription delivers until none came for `quiet` seconds."""
+    """Every message the subscription delivers until none came for `quiet` seconds (acknowledged)."""
     messages: list[pubsub_types.PubsubMessage] = []
     last = time.monotonic()
     while time.monotonic() - last < quiet:
@@ -106,16 +106,7 @@ def drain(
         last = time.monotonic()
         messages.extend(received.message for received in response.received_messages)
         ack_ids = [received.ack_id for received in response.received_messages]
-        if ack:
-            subscriber.acknowledge(request={"subscription": subscription, "ack_ids": ack_ids})
-        else:
-            subscriber.modify_ack_deadline(
-                request={
-                    "subscription": subscription,
-                    "ack_ids": ack_ids,
-                    "ack_deadline_seconds": 0,
-                }
-            )
+        subscriber.acknowledge(request={"subscription": subscription, "ack_ids": ack_ids})
     return messages
 
 
@@ -532,7 +523,7 @@ def test_killed_mid_run_then_rerun_loses_nothing(stack: Stack) -> None:
     assert rerun.returncode == redrive.PASS, rerun.stdout + rerun.stderr
     second = image_ids(drain(stack.subscriber, stack.probe_subscription))
     assert set(first) | set(second) == set(range(total))  # at least once each
-    assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5, ack=False) == []
+    assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5) == []
 
 
 def test_output_names_are_the_ones_the_stack_exports() -> None:
@@ -588,3 +579,34 @@ def test_make_redrive_reads_the_stack_outputs(
     assert f"projects/{stack.project}/subscriptions/{DEAD_LETTER}" in output
     assert "moved 1 of 1" in output, output
     assert image_ids(drain(stack.subscriber, stack.probe_subscription)) == ["via-make"]
+
+
+def test_held_messages_keep_their_lease_past_the_ack_deadline_and_are_released_at_the_end(
+    stack: Stack,
+) -> None:
+    """Messages it will not move (here: all too young) stay leased to the run beyond the
+    subscription's 10 s ack deadline, so no other puller gets them meanwhile; when the run ends
+    they are released and another puller gets them at once."""
+    for index in range(3):
+        stack.dead_letter(index)
+    result: list[tuple[int, str]] = []
+    runner = threading.Thread(
+        target=lambda: result.append(
+            stack.run("--older-than", "1h", "--idle-seconds", "30", "--lease-seconds", "10")
+        )
+    )
+    runner.start()
+    started = time.monotonic()
+    time.sleep(1.0)  # the run has pulled them
+    taken_while_running: list[pubsub_types.PubsubMessage] = []
+    # Compete for them until 25 s in: well past the 10 s ack deadline (the emulator expires leases
+    # lazily, a few seconds late), before the run's 30 s idle end.
+    while time.monotonic() - started < 25:
+        taken_while_running += drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.0)
+    runner.join()
+    [(exit_code, output)] = result
+    assert exit_code == redrive.PASS, output
+    assert "3 younger than --older-than" in output, output
+    assert taken_while_running == []  # the leases were extended
+    released = drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.0)
+    assert sorted(image_ids(released)) == [0, 1, 2]
