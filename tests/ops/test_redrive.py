@@ -191,7 +191,8 @@ EXPECTED_PUSHES = 5 * len(SENT)
 def outage(stack: Stack, endpoint: Endpoint) -> bool:
     """Publish SENT through a push subscription whose endpoint fails; True once the emulator pushed
     each message 5 times. Its push redelivery sometimes stalls for good (jar 0.8.20: a message
-    pushed 3 or 4 times, then never again, in about a third of the runs), no fault of redrive."""
+    pushed 3 or 4 times, then never again, in about a third of the runs), and now and then a dead
+    letter is never forwarded: no fault of redrive, so the test starts over in a fresh project."""
     push = stack.subscriber.subscription_path(stack.project, "ai-service-image-labeling-push")
     stack.subscriber.create_subscription(
         request={
@@ -228,23 +229,25 @@ def test_real_dead_letters_are_republished_intact_and_processed_after_the_outage
 ) -> None:
     """An outage (the endpoint answers 500) dead-letters messages after 5 pushes; once it is over,
     redrive puts each back with the User-Service's data and attributes, and the push succeeds."""
+    listing = ""
     for round_number in range(3):  # a fresh project each time the emulator stalls
         stack = make_stack(pubsub_emulator.host, f"{emulator_project}-{round_number}")
-        if outage(stack, endpoint):
-            break
+        if not outage(stack, endpoint):
+            continue
+        # The dry run lists each dead letter with Pub/Sub's delivery count once all arrived (the
+        # emulator also, now and then, never forwards one).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            exit_code, listing = stack.run("--dry-run")
+            assert exit_code == redrive.PASS, listing
+            if all(f"\t{image_id}\t" in listing for image_id in SENT):
+                break
+        else:
+            continue
+        break
     else:
-        pytest.skip("the emulator stopped redelivering pushes in 3 rounds out of 3")
+        pytest.skip(f"the emulator lost pushes or dead letters in 3 rounds out of 3: {listing}")
     sent, expected_pushes = SENT, EXPECTED_PUSHES
-    # The dry run lists each dead letter with Pub/Sub's delivery count once all arrived.
-    deadline = time.monotonic() + 30
-    listing = ""
-    while time.monotonic() < deadline:
-        exit_code, listing = stack.run("--dry-run")
-        assert exit_code == redrive.PASS, listing
-        if all(f"\t{image_id}\t" in listing for image_id in sent):
-            break
-    else:
-        pytest.skip(f"the emulator did not forward every dead letter after 5 pushes: {listing}")
     rows = [line.split("\t") for line in listing.splitlines() if line.count("\t") == 4][1:]
     assert sorted(row[1] for row in rows) == sorted(sent), listing
     assert {row[3] for row in rows} == {"5"}, listing  # CloudPubSubDeadLetterSourceDeliveryCount
