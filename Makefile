@@ -125,6 +125,13 @@ BENCH_FLAGS ?=
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
+## overload: simulate a burst of 10x the Vision quota and count dead letters (README "Reliability")
+OVERLOAD_FLAGS ?=
+.PHONY: overload
+overload: $(VENV)/.installed
+	$(BIN)/python -m bench.overload $(OVERLOAD_FLAGS)
+	$(BIN)/python -m bench.overload_check
+
 # ---- Bootstrap, deploy, preview, destroy (see README "Deploy") -------------------------------
 # State lives in a local file backend under the repo (gitignored) unless BACKEND (or an exported
 # PULUMI_BACKEND_URL) says otherwise, e.g. BACKEND=gs://my-state-bucket/ai-service. Each Pulumi
@@ -215,3 +222,14 @@ smoke: pulumi-prerequisites $(VENV)/.installed
 	set -x; \
 	$(BIN)/python -m ops.smoke --project "$$project" --bucket "$$bucket" --topic "$$topic" \
 		--subscription "$$subscription" --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES)
+
+# ---- Dead-letter redrive (see README "Reliability") ----------------------------------------------
+REDRIVE_FLAGS ?=
+
+.PHONY: redrive
+
+## redrive: republish STACK's dead letters to user-service-new-image, e.g. REDRIVE_FLAGS="--dry-run"
+redrive: $(VENV)/.installed pulumi-login
+	@outputs="$$($(PULUMI) stack output --json --stack "$(STACK)")"; \
+	set -x; \
+	$(BIN)/python -m ops.redrive --outputs-json - $(REDRIVE_FLAGS) <<< "$$outputs"

@@ -55,7 +55,7 @@ DEFAULTS: Mapping[str, str | None] = {
     "functionMemory": "512Mi",
     "minInstances": "0",
     "maxInstances": "10",
-    "maxDeliveryAttempts": "5",
+    "maxDeliveryAttempts": "30",  # a 10x-quota burst of 10 min dead-letters nothing: docs/overload.md
     "minimumBackoffSeconds": "10",
     "maximumBackoffSeconds": "600",
     "ackDeadlineSeconds": None,  # unset or 0: the function timeout

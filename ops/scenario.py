@@ -26,38 +26,28 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
+from ops.common import (
+    FAIL,
+    PASS,
+    PULL_TRANSIENT,
+    PULL_WAIT_SECONDS,
+    USAGE_ERROR,
+    UsageError,
+    describe,
+    release,
+)
+
 DEFAULT_MANIFEST = Path(__file__).resolve().parent / "samples" / "manifest.json"
 # A cold start, a Vision call and a redelivery or two (the push retry backoff starts at 10 s).
 DEFAULT_TIMEOUT_SECONDS = 180.0
 PUBLISH_TIMEOUT_SECONDS = 30.0
-# Without return_immediately (deprecated), Pull "may wait (for a bounded amount of time) until at
-# least one message is available" (google.pubsub.v1.PullRequest); this bounds one such wait.
-PULL_WAIT_SECONDS = 10.0
-ACK_IDS_PER_REQUEST = 1000
-PASS, FAIL, USAGE_ERROR = 0, 1, 2
 LABELED, FAILED, NO_ANSWER = "labeled", "failed", "timeout"
 TOP_LABELS = 3
-
-# A Pull can fail transiently (or, on real Pub/Sub, end with DEADLINE_EXCEEDED when nothing arrived in
-# time); the loop itself is the retry, bounded by the run's deadline, so the RPC runs with retry=None.
-PULL_TRANSIENT = (
-    api_exceptions.DeadlineExceeded,
-    api_exceptions.ServiceUnavailable,
-    api_exceptions.InternalServerError,
-    api_exceptions.Aborted,
-    api_exceptions.Unknown,
-    api_exceptions.TooManyRequests,
-)
-
 
 # Setup problems before anything reached the pipeline: API errors (NotFound, Forbidden), no or
 # expired credentials, a publish future that timed out, an unreachable endpoint (requests' errors
 # are OSErrors).
 SUBMIT_ERRORS = (api_exceptions.GoogleAPIError, GoogleAuthError, TimeoutError, OSError)
-
-
-class UsageError(Exception):
-    """Bad arguments, an unreadable image or manifest, missing stack outputs."""
 
 
 @dataclass(frozen=True)
@@ -125,13 +115,6 @@ class Clients:
 
 
 # -- inputs ------------------------------------------------------------------------------------
-
-
-def resource_path(project: str, kind: str, name: str) -> str:
-    """`projects/P/<kind>/<name>` from a short name; a full path is kept as given."""
-    if name.startswith("projects/"):
-        return name
-    return f"projects/{project}/{kind}/{name}"
 
 
 def load_manifest(path: Path) -> tuple[list[SampleImage], bool]:
@@ -285,7 +268,7 @@ def collect(
                 # Real Pub/Sub already waited server-side; emulators answer empty at once.
                 time.sleep(min(poll_interval, max(deadline - time.monotonic(), 0.0)))
     finally:
-        release(subscriber, subscription_path, foreign_ack_ids)
+        release(subscriber, subscription_path, foreign_ack_ids, what="foreign messages")
     return collected
 
 
@@ -296,23 +279,6 @@ def acknowledge(subscriber: SubscriberClient, subscription_path: str, ack_ids: l
         # Best effort, as acks are in Pub/Sub anyway: an unacked result is redelivered later and
         # its owner (this run) is gone by then, so it only costs a duplicate.
         print(f"warning: acknowledging {len(ack_ids)} result(s) failed: {error}", file=sys.stderr)
-
-
-def release(subscriber: SubscriberClient, subscription_path: str, ack_ids: list[str]) -> None:
-    """Ack deadline 0 = a nack: the messages become deliverable to their owner again at once."""
-    # Chunked like the client library's own dispatcher does (_ACK_IDS_BATCH_SIZE = 1000).
-    for start in range(0, len(ack_ids), ACK_IDS_PER_REQUEST):
-        try:
-            subscriber.modify_ack_deadline(
-                request={
-                    "subscription": subscription_path,
-                    "ack_ids": ack_ids[start : start + ACK_IDS_PER_REQUEST],
-                    "ack_deadline_seconds": 0,
-                }
-            )
-        except api_exceptions.GoogleAPICallError as error:
-            # Not fatal: the leases simply expire after the subscription's ack deadline.
-            print(f"warning: releasing foreign messages failed: {error}", file=sys.stderr)
 
 
 def outcome_of(
@@ -497,10 +463,6 @@ def run(
     print(render_table(outcomes, options.columns), file=out)
     print("\n".join(lines), file=out)
     return Report(PASS if passed else FAIL, outcomes)
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def delete_objects(

@@ -18,16 +18,15 @@ libraries' own variables) point it at emulators. Exit status: 0 pass, 1 fail, 2 
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from google.auth.exceptions import GoogleAuthError
 
+from ops.common import resolve_outputs
 from ops.scenario import (
     DEFAULT_MANIFEST,
     DEFAULT_TIMEOUT_SECONDS,
@@ -58,29 +57,9 @@ OUTPUT_NAMES = {
 }
 
 
-def read_outputs(source: str) -> dict[str, Any]:
-    """Stack outputs from a `pulumi stack output --json` file (`-` reads stdin)."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        outputs = json.loads(text)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read stack outputs from {source}: {error}") from error
-    if not isinstance(outputs, dict):
-        raise UsageError(f"stack outputs in {source} are not a JSON object")
-    return outputs
-
-
 def resolve_target(arguments: argparse.Namespace) -> Target:
     """Explicit arguments win over --outputs-json; all four values are required in the end."""
-    outputs = read_outputs(arguments.outputs_json) if arguments.outputs_json else {}
-    values: dict[str, str] = {}
-    for argument, output_name in OUTPUT_NAMES.items():
-        value = getattr(arguments, argument) or outputs.get(output_name)
-        if not isinstance(value, str) or not value:
-            raise UsageError(
-                f"--{argument} is required (or stack output {output_name!r} in --outputs-json)"
-            )
-        values[argument] = value
+    values = resolve_outputs(arguments, OUTPUT_NAMES)
     project = values["project"]
     return Target(
         project=project,

@@ -1,12 +1,14 @@
 """A Cloud Vision `ImageAnnotator.BatchAnnotateImages` fake serving the real vision_v1 message types.
 
 Images are registered by `gs://` URI. An unknown URI answers like Vision does for a missing object or
-one it may not read: a per-image error with code 7 inside a successful response.
+one it may not read: a per-image error with code 7 inside a successful response. A `RateLimit`
+enforces a quota the way Vision does above it: RESOURCE_EXHAUSTED, consuming nothing.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +16,7 @@ import grpc
 from google.cloud import vision_v1
 from google.rpc import status_pb2
 
+from bench.overload import TokenBucket
 from tests.fakes.grpc_server import Faults, GrpcFakeServer, Method, apply_faults
 
 SERVICE = "google.cloud.vision.v1.ImageAnnotator"
@@ -82,6 +85,26 @@ class FakeImage:
         return response
 
 
+class RateLimit:
+    """A project quota: `per_second` requests, `burst` banked (the simulator's token bucket, on the
+    real clock); counts what it let through and what it refused."""
+
+    def __init__(self, per_second: float, burst: float) -> None:
+        self._bucket = TokenBucket(per_second, burst, time.monotonic())
+        self._lock = threading.Lock()
+        self.allowed = 0
+        self.refused = 0
+
+    def take(self) -> bool:
+        with self._lock:
+            allowed = self._bucket.take(time.monotonic())
+            if allowed:
+                self.allowed += 1
+            else:
+                self.refused += 1
+            return allowed
+
+
 @dataclass
 class FakeVision:
     """Serves BatchAnnotateImages; records every request it answered or refused."""
@@ -91,6 +114,7 @@ class FakeVision:
     requests: list[vision_v1.BatchAnnotateImagesRequest] = field(default_factory=list)
     peers: list[str] = field(default_factory=list)  # the client address of every call
     host: str = ""  # set once a server for this fake is started
+    rate_limit: RateLimit | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_image(self, uri: str, image: FakeImage | None = None) -> None:
@@ -111,6 +135,11 @@ class FakeVision:
             self.requests.append(request)
             self.peers.append(context.peer())
         apply_faults(self.faults, context, "BatchAnnotateImages")
+        if self.rate_limit is not None and not self.rate_limit.take():
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "Quota exceeded for quota metric 'Requests' (fake rate limit)",
+            )
         responses = []
         for image_request in request.requests:
             uri = image_request.image.source.gcs_image_uri

@@ -46,7 +46,7 @@ def test_retry_policy_backs_off_exponentially_from_10s_to_600s(default_run: Prog
 def test_dead_letter_policy_bounds_attempts(default_run: ProgramRun) -> None:
     assert push(default_run).inputs["deadLetterPolicy"] == {
         "deadLetterTopic": DEAD_LETTER_TOPIC,
-        "maxDeliveryAttempts": 5,
+        "maxDeliveryAttempts": 30,
     }
 
 

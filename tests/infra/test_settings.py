@@ -34,7 +34,7 @@ def test_defaults() -> None:
     assert settings.function_concurrency == 80
     assert (settings.function_cpu, settings.function_memory) == ("1", "512Mi")
     assert (settings.min_instances, settings.max_instances) == (0, 10)
-    assert settings.max_delivery_attempts == 5
+    assert settings.max_delivery_attempts == 30
     assert (settings.minimum_backoff_seconds, settings.maximum_backoff_seconds) == (10, 600)
     assert settings.ack_deadline_seconds == 60
     assert settings.api_propagation_seconds == 60

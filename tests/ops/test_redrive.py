@@ -1,0 +1,632 @@
+"""`python -m ops.redrive` on Google's real Pub/Sub emulator: dead letters go back, intact, none lost.
+
+Each test has a project of its own on the shared emulator with the stack's three pieces that redrive
+touches: the new-image topic, the dead-letter topic and its subscription. A `probe` pull subscription
+on the new-image topic sees exactly what redrive republished.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.api_core import exceptions as api_exceptions
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
+from google.pubsub_v1 import types as pubsub_types
+
+from ops import redrive
+from ops.emulators import PubSubEmulator
+from tests.fakes.emulator import emulator_clients
+
+ROOT = Path(__file__).resolve().parents[2]
+NEW_IMAGE = "user-service-new-image"
+DEAD_LETTER = "ai-service-image-labeling-dead-letter"
+PROBE = "probe-new-image"
+DEAD_LETTER_ATTRIBUTES = {
+    "CloudPubSubDeadLetterSourceDeliveryCount": "5",
+    "CloudPubSubDeadLetterSourceSubscription": "ai-service-image-labeling-push",
+    "CloudPubSubDeadLetterSourceSubscriptionProject": "p",
+    "CloudPubSubDeadLetterSourceTopicPublishTime": "2026-12-01T00:00:00.000Z",
+}
+# Short waits for the emulator, which long-polls an empty Pull.
+FAST = ["--idle-seconds", "2", "--poll-interval", "0.1", "--lease-seconds", "10"]
+
+
+@dataclass
+class Stack:
+    project: str
+    host: str
+    publisher: PublisherClient
+    subscriber: SubscriberClient
+    new_image_topic: str
+    dead_letter_topic: str
+    dead_letter_subscription: str
+    probe_subscription: str
+
+    def arguments(self, *extra: str) -> list[str]:
+        return [
+            "--project",
+            self.project,
+            "--subscription",
+            DEAD_LETTER,
+            "--topic",
+            NEW_IMAGE,
+            *FAST,
+            *extra,
+        ]
+
+    def dead_letter(self, image_id: Any, **attributes: str) -> str:
+        """Publish one dead letter as Pub/Sub would forward it; returns its message id."""
+        data = json.dumps({"id": image_id, "path": f"uploads/{image_id}.jpg"}).encode()
+        future = self.publisher.publish(
+            self.dead_letter_topic, data, **{**DEAD_LETTER_ATTRIBUTES, **attributes}
+        )
+        message_id: str = future.result(timeout=30)
+        return message_id
+
+    def run(self, *extra: str, publisher: Any = None) -> tuple[int, str]:
+        out = io.StringIO()
+        exit_code = redrive.main(
+            self.arguments(*extra), clients=(publisher or self.publisher, self.subscriber), out=out
+        )
+        return exit_code, out.getvalue()
+
+
+def drain(
+    subscriber: SubscriberClient, subscription: str, quiet: float = 2.0
+) -> list[pubsub_types.PubsubMessage]:
+    """Every message the subscription delivers until none came for `quiet` seconds (acknowledged)."""
+    messages: list[pubsub_types.PubsubMessage] = []
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        try:
+            response = subscriber.pull(
+                request={"subscription": subscription, "max_messages": 100}, timeout=1.0, retry=None
+            )
+        except api_exceptions.DeadlineExceeded:
+            continue
+        if not response.received_messages:
+            time.sleep(0.1)
+            continue
+        last = time.monotonic()
+        messages.extend(received.message for received in response.received_messages)
+        ack_ids = [received.ack_id for received in response.received_messages]
+        subscriber.acknowledge(request={"subscription": subscription, "ack_ids": ack_ids})
+    return messages
+
+
+def image_ids(messages: list[pubsub_types.PubsubMessage]) -> list[Any]:
+    return [json.loads(message.data)["id"] for message in messages]
+
+
+def make_stack(host: str, project: str) -> Stack:
+    publisher, subscriber = emulator_clients(host)
+    new_image = publisher.topic_path(project, NEW_IMAGE)
+    dead_letter = publisher.topic_path(project, DEAD_LETTER)
+    publisher.create_topic(name=new_image)
+    publisher.create_topic(name=dead_letter)
+    dead_letter_subscription = subscriber.subscription_path(project, DEAD_LETTER)
+    subscriber.create_subscription(
+        name=dead_letter_subscription, topic=dead_letter, ack_deadline_seconds=10
+    )
+    probe = subscriber.subscription_path(project, PROBE)
+    subscriber.create_subscription(name=probe, topic=new_image, ack_deadline_seconds=10)
+    return Stack(
+        project,
+        host,
+        publisher,
+        subscriber,
+        new_image,
+        dead_letter,
+        dead_letter_subscription,
+        probe,
+    )
+
+
+@pytest.fixture
+def stack(pubsub_emulator: PubSubEmulator, emulator_project: str) -> Stack:
+    return make_stack(pubsub_emulator.host, emulator_project)
+
+
+# -- the real dead-letter flow ----------------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    """A push endpoint: answers `status` and records every delivery body."""
+
+    status: int = 500
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    state = Endpoint()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.deliveries.append(json.loads(body))
+            self.send_response(state.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_port}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+SENT = {
+    f"outage-{index}": {"origin": "user-service", "trace": f"t-{index}", "ünïcode": "✓"}
+    for index in range(3)
+}
+EXPECTED_PUSHES = 5 * len(SENT)
+
+
+def outage(stack: Stack, endpoint: Endpoint) -> bool:
+    """Publish SENT through a push subscription whose endpoint fails; True once the emulator pushed
+    each message 5 times. Its push redelivery sometimes stalls for good (jar 0.8.20: a message
+    pushed 3 or 4 times, then never again, in about a third of the runs), and now and then a dead
+    letter is never forwarded: no fault of redrive, so the test starts over in a fresh project."""
+    push = stack.subscriber.subscription_path(stack.project, "ai-service-image-labeling-push")
+    stack.subscriber.create_subscription(
+        request={
+            "name": push,
+            "topic": stack.new_image_topic,
+            "push_config": {"push_endpoint": endpoint.url},
+            # Short backoffs: the emulator honours them (and paces redeliveries about 3 s apart).
+            "retry_policy": {"minimum_backoff": {"seconds": 0}, "maximum_backoff": {"seconds": 1}},
+            "dead_letter_policy": {
+                "dead_letter_topic": stack.dead_letter_topic,
+                "max_delivery_attempts": 5,
+            },
+        }
+    )
+    endpoint.deliveries.clear()
+    for image_id, attributes in SENT.items():
+        data = json.dumps({"id": image_id, "path": f"uploads/{image_id}.jpg"}).encode()
+        stack.publisher.publish(stack.new_image_topic, data, **attributes).result(timeout=30)
+    originals = drain(stack.subscriber, stack.probe_subscription, quiet=1.0)
+    assert sorted(image_ids(originals)) == sorted(SENT)
+    last_count, last_change = 0, time.monotonic()
+    while len(endpoint.deliveries) < EXPECTED_PUSHES:
+        if len(endpoint.deliveries) != last_count:
+            last_count, last_change = len(endpoint.deliveries), time.monotonic()
+        if time.monotonic() - last_change > 15:
+            stack.subscriber.delete_subscription(subscription=push)  # no late pushes from it
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_real_dead_letters_are_republished_intact_and_processed_after_the_outage(
+    pubsub_emulator: PubSubEmulator, emulator_project: str, endpoint: Endpoint
+) -> None:
+    """An outage (the endpoint answers 500) dead-letters messages after 5 pushes; once it is over,
+    redrive puts each back with the User-Service's data and attributes, and the push succeeds."""
+    listing = ""
+    for round_number in range(3):  # a fresh project each time the emulator stalls
+        stack = make_stack(pubsub_emulator.host, f"{emulator_project}-{round_number}")
+        if not outage(stack, endpoint):
+            continue
+        # The dry run lists each dead letter with Pub/Sub's delivery count once all arrived (the
+        # emulator also, now and then, never forwards one).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            exit_code, listing = stack.run("--dry-run")
+            assert exit_code == redrive.PASS, listing
+            if all(f"\t{image_id}\t" in listing for image_id in SENT):
+                break
+        else:
+            continue
+        break
+    else:
+        pytest.skip(f"the emulator lost pushes or dead letters in 3 rounds out of 3: {listing}")
+    sent, expected_pushes = SENT, EXPECTED_PUSHES
+    rows = [line.split("\t") for line in listing.splitlines() if line.count("\t") == 4][1:]
+    assert sorted(row[1] for row in rows) == sorted(sent), listing
+    assert {row[3] for row in rows} == {"5"}, listing  # CloudPubSubDeadLetterSourceDeliveryCount
+    assert {row[2] for row in rows} == {f"uploads/{image_id}.jpg" for image_id in sent}
+    pushes_during_outage = len(endpoint.deliveries)
+    assert pushes_during_outage == expected_pushes
+
+    endpoint.status = 200  # the outage is over
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert "moved 3 of 3" in output, output
+
+    republished = drain(stack.subscriber, stack.probe_subscription)
+    assert sorted(image_ids(republished)) == sorted(sent)
+    for message in republished:
+        image_id = json.loads(message.data)["id"]
+        assert (
+            message.data == json.dumps({"id": image_id, "path": f"uploads/{image_id}.jpg"}).encode()
+        )
+        assert dict(message.attributes) == sent[image_id]  # dead-letter attributes dropped
+    deadline = time.monotonic() + 30
+    while (
+        len(endpoint.deliveries) < pushes_during_outage + len(sent) and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    after = endpoint.deliveries[pushes_during_outage:]
+    assert sorted(json.loads(_decode(body))["id"] for body in after) == sorted(sent)
+    assert all(
+        body["message"].get("attributes") == sent[json.loads(_decode(body))["id"]] for body in after
+    )
+    assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5) == []
+
+
+def _decode(body: dict[str, Any]) -> bytes:
+    return base64.b64decode(body["message"]["data"])
+
+
+# -- integrity, dry run, limit, older-than ------------------------------------------------------
+
+
+def test_republish_keeps_data_and_every_attribute_the_user_service_sent(stack: Stack) -> None:
+    odd = {
+        "id": "0042",
+        "empty": "",
+        "spaces and = signs": "a = b; c",
+        "unicode-ключ": "значение ✓",
+        "long": "x" * 1024,
+        **{f"attr{index:02d}": str(index) for index in range(30)},
+    }
+    letters = {
+        stack.dead_letter("json-image", **odd): None,
+        stack.publisher.publish(
+            stack.dead_letter_topic, bytes(range(256)), origin="binary", **DEAD_LETTER_ATTRIBUTES
+        ).result(timeout=30): None,
+        stack.publisher.publish(
+            stack.dead_letter_topic, b"not json {", **DEAD_LETTER_ATTRIBUTES
+        ).result(timeout=30): None,
+    }
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert f"moved {len(letters)} of {len(letters)}" in output, output
+    by_data = {
+        message.data: dict(message.attributes)
+        for message in drain(stack.subscriber, stack.probe_subscription)
+    }
+    assert by_data == {
+        json.dumps({"id": "json-image", "path": "uploads/json-image.jpg"}).encode(): odd,
+        bytes(range(256)): {"origin": "binary"},
+        b"not json {": {},
+    }
+
+
+def test_dry_run_lists_what_would_move_and_acknowledges_nothing(stack: Stack) -> None:
+    message_ids = [stack.dead_letter(index) for index in range(3)]
+    exit_code, output = stack.run("--dry-run")
+    assert exit_code == redrive.PASS, output
+    lines = output.splitlines()
+    assert "message_id\tid\tpath\tdeliveries\tage" in lines
+    for index, message_id in enumerate(message_ids):
+        row = next(line for line in lines if line.startswith(f"{message_id}\t"))
+        _, image_id, path, deliveries, age = row.split("\t")
+        assert (image_id, path, deliveries) == (str(index), f"uploads/{index}.jpg", "5")
+        assert re.fullmatch(r"\d+s", age), row
+    assert "would move 3 of 3" in output
+    assert drain(stack.subscriber, stack.probe_subscription, quiet=1.0) == []
+    # Released at once (ack deadline 0), not acknowledged: a real run right away moves all three.
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert "moved 3 of 3" in output, output
+    assert sorted(image_ids(drain(stack.subscriber, stack.probe_subscription))) == [0, 1, 2]
+
+
+def test_limit_moves_at_most_n_and_leaves_the_rest(stack: Stack) -> None:
+    for index in range(5):
+        stack.dead_letter(index)
+    exit_code, output = stack.run("--limit", "2")
+    assert exit_code == redrive.PASS, output
+    first = image_ids(drain(stack.subscriber, stack.probe_subscription))
+    assert len(first) == 2, output
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert "moved 3 of 3" in output, output
+    second = image_ids(drain(stack.subscriber, stack.probe_subscription))
+    assert sorted(first + second) == [0, 1, 2, 3, 4]
+
+
+def test_older_than_moves_only_messages_dead_lettered_long_enough_ago(stack: Stack) -> None:
+    for index in ("old-1", "old-2"):
+        stack.dead_letter(index)
+    time.sleep(3)
+    for index in ("new-1", "new-2"):
+        stack.dead_letter(index)
+    exit_code, output = stack.run("--older-than", "2s")
+    assert exit_code == redrive.PASS, output
+    assert "2 younger than --older-than" in output, output
+    assert sorted(image_ids(drain(stack.subscriber, stack.probe_subscription))) == [
+        "old-1",
+        "old-2",
+    ]
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert "moved 2 of 2" in output, output
+    assert sorted(image_ids(drain(stack.subscriber, stack.probe_subscription))) == [
+        "new-1",
+        "new-2",
+    ]
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+class FlakyPublisher:
+    """A real publisher that fails the republish of the chosen image ids (UNAVAILABLE)."""
+
+    def __init__(self, publisher: PublisherClient, failing: set[Any]) -> None:
+        self.publisher = publisher
+        self.failing = failing
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> Any:
+        from concurrent.futures import Future
+
+        if json.loads(data)["id"] in self.failing:
+            future: Future[str] = Future()
+            future.set_exception(api_exceptions.ServiceUnavailable("injected"))
+            return future
+        return self.publisher.publish(topic, data, **attributes)
+
+
+def test_a_failed_republish_is_not_acknowledged_and_exits_1(stack: Stack) -> None:
+    for index in range(4):
+        stack.dead_letter(index)
+    exit_code, output = stack.run(publisher=FlakyPublisher(stack.publisher, {2}))
+    assert exit_code == redrive.FAIL, output
+    assert "moved 3 of 4" in output, output
+    assert "1 failed" in output, output
+    assert sorted(image_ids(drain(stack.subscriber, stack.probe_subscription))) == [0, 1, 3]
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert "moved 1 of 1" in output, output
+    assert image_ids(drain(stack.subscriber, stack.probe_subscription)) == [2]
+
+
+def test_a_missing_topic_is_a_setup_error_and_acknowledges_nothing(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.dead_letter("kept")
+    exit_code, output = stack.run("--topic", "no-such-topic")
+    assert exit_code == redrive.USAGE_ERROR, output
+    assert "cannot publish to" in capsys.readouterr().err
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert "moved 1 of 1" in output, output
+
+
+def test_a_missing_subscription_is_a_setup_error(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code, output = stack.run("--subscription", "no-such-subscription")
+    assert exit_code == redrive.USAGE_ERROR, output
+    errors = [line for line in capsys.readouterr().err.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, errors
+    assert "cannot pull" in errors[0], errors
+
+
+def test_usage_errors_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert redrive.main(["--project", "p", "--topic", "t"]) == redrive.USAGE_ERROR
+    assert capsys.readouterr().err.strip() == (
+        "redrive ERROR: --subscription is required "
+        "(or stack output 'deadLetterSubscription' in --outputs-json)"
+    )
+    with pytest.raises(SystemExit) as raised:
+        redrive.main(["--project", "p", "--subscription", "s", "--older-than", "soon"])
+    assert raised.value.code == redrive.USAGE_ERROR
+    assert "not a duration" in capsys.readouterr().err
+
+
+def test_targets_come_from_the_stack_outputs(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "project": "my-project",
+                "deadLetterSubscription": DEAD_LETTER,
+                "newImageTopic": NEW_IMAGE,
+            }
+        )
+    )
+    target = redrive.resolve_target(redrive.parse_arguments(["--outputs-json", str(outputs)]))
+    assert target == redrive.Target(
+        subscription_path=f"projects/my-project/subscriptions/{DEAD_LETTER}",
+        topic_path=f"projects/my-project/topics/{NEW_IMAGE}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1h30m", 5400),
+        ("7d", 604800),
+        ("45", 45),
+        ("500ms", 0.5),
+    ],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert redrive.parse_duration(text) == seconds
+
+
+def test_ages_read_like_durations() -> None:
+    assert [redrive.format_age(value) for value in (5, 125, 7260, 90000)] == [
+        "5s",
+        "2m05s",
+        "2h01m",
+        "1d01h",
+    ]
+
+
+# -- killed half way --------------------------------------------------------------------------
+
+PROGRESS = re.compile(r"moved (\d+),")
+
+
+def test_killed_mid_run_then_rerun_loses_nothing(stack: Stack) -> None:
+    """SIGKILL after some republishes; the rerun moves the rest: every dead letter is republished
+    at least once, and none is left on (or lost from) the dead-letter subscription."""
+    total = 60
+    for index in range(total):
+        stack.dead_letter(index)
+    environment = {**os.environ, "PUBSUB_EMULATOR_HOST": stack.host, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ops.redrive", *stack.arguments("--rate", "10", "--batch", "5")],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    moved_when_killed = 0
+    deadline = time.monotonic() + 60
+    try:
+        for line in process.stderr:
+            found = PROGRESS.search(line)
+            if found and int(found.group(1)) >= 10:
+                moved_when_killed = int(found.group(1))
+                break
+            assert time.monotonic() < deadline, "no progress within 60 s"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert 10 <= moved_when_killed < total
+
+    first = image_ids(drain(stack.subscriber, stack.probe_subscription, quiet=1.0))
+    assert moved_when_killed <= len(first) < total
+
+    # The killed run's leases lapse within --lease-seconds (10 s); then a rerun takes the rest.
+    time.sleep(11)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "ops.redrive", *stack.arguments()],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rerun.returncode == redrive.PASS, rerun.stdout + rerun.stderr
+    second = image_ids(drain(stack.subscriber, stack.probe_subscription))
+    assert set(first) | set(second) == set(range(total))  # at least once each
+    assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5) == []
+
+
+def test_output_names_are_the_ones_the_stack_exports() -> None:
+    exported = (ROOT / "infra" / "composition.py").read_text(encoding="utf-8")
+    for output_name in redrive.OUTPUT_NAMES.values():
+        assert f'"{output_name}":' in exported, f"infra does not export {output_name!r}"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_make_redrive_reads_the_stack_outputs(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.dead_letter("via-make")
+    calls = tmp_path / "pulumi-calls"
+    pulumi = tmp_path / "pulumi"
+    outputs = {
+        "project": stack.project,
+        "deadLetterSubscription": DEAD_LETTER,
+        "newImageTopic": NEW_IMAGE,
+        "imagesBucket": "unused",
+    }
+    pulumi.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{calls}"\n'
+        f"if [ \"$1 $2\" = 'stack output' ]; then echo '{json.dumps(outputs)}'; fi\n"
+    )
+    pulumi.chmod(0o755)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.host)
+    # -o: never (re)build the virtualenv here; BIN: run the tool with this test's interpreter.
+    completed = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "redrive",
+            "STACK=qa",
+            f"BIN={Path(sys.executable).parent}",
+            f"PULUMI={pulumi}",
+            f"BACKEND=file://{tmp_path}/state",
+            f"REDRIVE_FLAGS={' '.join(FAST)}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "stack output --json --stack qa" in calls.read_text()
+    assert f"projects/{stack.project}/subscriptions/{DEAD_LETTER}" in output
+    assert "moved 1 of 1" in output, output
+    assert image_ids(drain(stack.subscriber, stack.probe_subscription)) == ["via-make"]
+
+
+def test_held_messages_keep_their_lease_past_the_ack_deadline_and_are_released_at_the_end(
+    stack: Stack,
+) -> None:
+    """Messages it will not move (here: all too young) stay leased to the run beyond the
+    subscription's 10 s ack deadline, so no other puller gets them meanwhile; when the run ends
+    they are released and another puller gets them at once."""
+    for index in range(3):
+        stack.dead_letter(index)
+    result: list[tuple[int, str]] = []
+    runner = threading.Thread(
+        target=lambda: result.append(
+            stack.run("--older-than", "1h", "--idle-seconds", "30", "--lease-seconds", "10")
+        )
+    )
+    runner.start()
+    started = time.monotonic()
+    time.sleep(1.0)  # the run has pulled them
+    taken_while_running: list[pubsub_types.PubsubMessage] = []
+    # Compete for them until 25 s in: well past the 10 s ack deadline (the emulator expires leases
+    # lazily, a few seconds late), before the run's 30 s idle end.
+    while time.monotonic() - started < 25:
+        taken_while_running += drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.0)
+    runner.join()
+    [(exit_code, output)] = result
+    assert exit_code == redrive.PASS, output
+    assert "3 younger than --older-than" in output, output
+    assert taken_while_running == []  # the leases were extended
+    released = drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.0)
+    assert sorted(image_ids(released)) == [0, 1, 2]
