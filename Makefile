@@ -229,7 +229,7 @@ REDRIVE_FLAGS ?=
 .PHONY: redrive
 
 ## redrive: republish STACK's dead letters to user-service-new-image, e.g. REDRIVE_FLAGS="--dry-run"
-redrive: $(VENV)/.installed pulumi-login
-	@outputs="$$($(PULUMI) stack output --json --stack "$(STACK)")"; \
+redrive: pulumi-prerequisites $(VENV)/.installed
+	@outputs="$$($(PULUMI_RUN) stack output --json --stack "$(STACK)")"; \
 	set -x; \
 	$(BIN)/python -m ops.redrive --outputs-json - $(REDRIVE_FLAGS) <<< "$$outputs"

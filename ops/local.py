@@ -43,7 +43,7 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
-from ops import scenario
+from ops import common, scenario
 from ops.emulators import EmulatorError, PubSubEmulator, emulator_command, free_port
 from ops.function_server import ROOT, FunctionServer, wait_until_serving
 from ops.processes import ChildProcess, StartError, accepts, last_lines, port_taken
@@ -439,8 +439,8 @@ def target(project: str, bucket: str, topic: str, subscription: str) -> scenario
     return scenario.Target(
         project=project,
         bucket=bucket,
-        topic_path=scenario.resource_path(project, "topics", topic),
-        subscription_path=scenario.resource_path(project, "subscriptions", subscription),
+        topic_path=common.resource_path(project, "topics", topic),
+        subscription_path=common.resource_path(project, "subscriptions", subscription),
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from google.auth.exceptions import GoogleAuthError
 
-from ops.common import resolve_outputs
+from ops.common import resolve_outputs, resource_path
 from ops.scenario import (
     DEFAULT_MANIFEST,
     DEFAULT_TIMEOUT_SECONDS,
@@ -42,7 +42,6 @@ from ops.scenario import (
     check_images,
     collect,
     load_manifest,
-    resource_path,
 )
 from ops.scenario import run as run_scenario
 
