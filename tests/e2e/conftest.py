@@ -29,9 +29,15 @@ from tests.fakes.emulator import emulator_clients
 from tests.fakes.push_recorder import PushRecorder
 from tests.fakes.vision import FakeImage, FakeVision
 
-# Small backoff so a forever-failing message is dead-lettered in seconds; everything else is the
-# stack's default (5 delivery attempts, the deployed THREADS and timeouts).
-E2E_CONFIG = {"minimumBackoffSeconds": "0", "maximumBackoffSeconds": "1"}
+# Small backoff and the fewest delivery attempts the stack allows (5; the default is 30, see
+# docs/overload.md), so a forever-failing message is dead-lettered in seconds: the emulator spaces
+# redeliveries about 3 s apart whatever the backoff. Everything else is the stack's default (the
+# deployed THREADS and timeouts).
+E2E_CONFIG = {
+    "minimumBackoffSeconds": "0",
+    "maximumBackoffSeconds": "1",
+    "maxDeliveryAttempts": "5",
+}
 
 
 @pytest.fixture(scope="session")
