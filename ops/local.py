@@ -272,6 +272,8 @@ class LocalStack:
         if self.ports.pubsub is None:
             self.check()
         inherited = {**os.environ, "PYTHONPATH": str(ROOT)}  # `-m ops.…` / `-m vision_emulator`
+        # Each child is recorded before it is launched, so stop() reaches it whatever moment a
+        # Ctrl-C or SIGTERM interrupts the start-up.
         self.storage = ChildProcess(
             "storage emulator",
             [
@@ -291,7 +293,8 @@ class LocalStack:
             ready=lambda _output: accepts(HOST, self.ports.storage or 0),
             env=inherited,
             cwd=ROOT,
-        ).launch()
+        )
+        self.storage.launch()
         self.vision = ChildProcess(
             f"Vision {self.vision_kind}",
             [
@@ -306,7 +309,8 @@ class LocalStack:
             ready=lambda output: VISION_READY[self.vision_kind] in output,
             env={**inherited, "STORAGE_EMULATOR_HOST": self.storage_url},
             cwd=ROOT,
-        ).launch()
+        )
+        self.vision.launch()
         self.function = FunctionServer(
             function_environment(self.settings, self.vision_host, self.pubsub_host),
             port=self.ports.function,
@@ -317,7 +321,8 @@ class LocalStack:
             },
         )
         self.function.launch()
-        self.pubsub = PubSubEmulator(HOST, self.ports.pubsub).start(timeout)
+        self.pubsub = PubSubEmulator(HOST, self.ports.pubsub)
+        self.pubsub.start(timeout)
         self.storage.wait_ready(timeout)
         self.vision.wait_ready(timeout)
         assert self.function.process is not None

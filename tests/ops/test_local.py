@@ -244,6 +244,61 @@ def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
     assert not (tmp_path / "stack.json").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("moment", "delay"),
+    [
+        ("make local:", 0.0),
+        ("pubsub-emulator", 0.0),
+        ("pubsub-emulator", 0.4),
+        ("gcp_storage", 0.8),
+    ],
+)
+def test_a_ctrl_c_during_start_up_stops_every_child_already_begun(
+    moment: str, delay: float, tmp_path: Path
+) -> None:
+    """Issue 10: nothing is left on Ctrl-C, even mid start-up (the Pub/Sub emulator's java was)."""
+    log = tmp_path / "local.log"
+    seen: dict[int, str] = {}
+    with log.open("wb") as sink:
+        starting = subprocess.Popen(
+            [sys.executable, "-m", "ops.local", "--vision", "stand-in"],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        # The signal goes `delay` s after `moment` (the banner, or a child's command line seen),
+        # while the emulator is still starting (1-15 s). Every descendant seen before is recorded
+        # by pid: children run in sessions of their own, so an orphan would be adopted by PID 1
+        # and vanish from this tree, not from /proc.
+        deadline = time.monotonic() + 60
+        while starting.poll() is None:
+            seen.update(children_of(starting.pid))
+            if moment in log.read_text() or moment in " ".join(seen.values()):
+                break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+        interrupt_at = time.monotonic() + delay
+        while time.monotonic() < interrupt_at and starting.poll() is None:
+            seen.update(children_of(starting.pid))
+            time.sleep(0.02)
+        assert starting.poll() is None, log.read_text()
+        seen.update(children_of(starting.pid))
+        starting.send_signal(signal.SIGINT)
+        returncode = starting.wait(timeout=60)
+    finally:
+        if starting.poll() is None:
+            starting.kill()
+            starting.wait()
+
+    output = log.read_text()
+    assert returncode == local.INTERRUPTED, output
+    assert "started in" not in output, "interrupted during the start-up"
+    assert seen or moment == "make local:", "the start-up had begun some child by then"
+    assert alive(list(seen)) == [], {pid: seen[pid] for pid in alive(list(seen))}
+
+
 # -- bad input: one line, exit 2 ---------------------------------------------------------------
 
 
