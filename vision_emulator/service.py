@@ -3,7 +3,7 @@
 Requests and responses are the raw protobuf messages under `google.cloud.vision_v1` (what the client sends
 on the wire). What the emulator answers, per feature:
 - LABEL_DETECTION: one `EntityAnnotation` per class scoring at least the minimum score anywhere in the
-  image (description, mid, score, topicality = score), best first, at most `max_results` (default 10).
+  image (the whole image and four crops: Detector.detect, docs/vision-emulator.md "Tiling") (description, mid, score, topicality = score), best first, at most `max_results` (default 10).
 - OBJECT_LOCALIZATION: one `LocalizedObjectAnnotation` per detected box (name, mid, score, normalized
   vertices clockwise from the top left), best first, at most `max_results` (default 10).
 - SAFE_SEARCH_DETECTION: a `SafeSearchAnnotation` with every likelihood UNKNOWN: the model cannot judge it,
