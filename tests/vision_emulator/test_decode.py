@@ -6,6 +6,7 @@ tiled answer the emulator serves (the whole image and four overlapping crops, me
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -140,7 +141,9 @@ GOLDEN_TILED = {
 }
 
 
-def assert_golden(result: Detections, golden: dict[str, tuple[float, tuple[float, ...]]]) -> None:
+def assert_golden(
+    result: Detections, golden: Mapping[str, tuple[float, tuple[float, float, float, float]]]
+) -> None:
     found = {
         item.detector_class.name: (
             item.score,
