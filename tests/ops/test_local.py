@@ -144,6 +144,55 @@ def test_make_local_with_the_stand_in_answers_the_seed_correctly_and_leaves_noth
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_make_local_by_default_runs_the_real_vision_emulator_and_answers_the_seed_correctly(
+    tmp_path: Path,
+) -> None:
+    """Issue 10/13's pass criterion as a newcomer runs it: plain `make local`, the model's answers."""
+    log = tmp_path / "local.log"
+    seen: dict[int, str] = {}
+    with log.open("wb") as sink:
+        running = subprocess.Popen(
+            [
+                "make",
+                "--no-print-directory",
+                "-o",
+                ".venv/.installed",
+                "local",
+                f"BIN={Path(sys.executable).parent}",
+            ],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 240
+        while running.poll() is None:  # every process it starts, by pid, to check they all end
+            seen.update(children_of(running.pid))
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+
+    output = log.read_text()
+    assert running.returncode == 0, output
+    assert "local Vision emulator (python -m vision_emulator" in output
+    assert "STAND-IN" not in output
+    bicycle = row(output, "image-01.jpg")
+    assert bicycle[:4] == ["1", "image-01.jpg", "labeled", "accepted"]
+    assert bicycle[4].startswith("Bicycle 0.")
+    house = row(output, "image-02.jpg")
+    assert house[:4] == ["2", "image-02.jpg", "labeled", "rejected"]
+    assert "Bicycle" not in house[4]
+    assert "local PASS: 2/2 labeled" in output
+    assert len(seen) >= 5, seen  # ops.local, the two emulators, Vision and the function at least
+    assert alive(list(seen)) == [], {pid: seen[pid] for pid in alive(list(seen))}
+    assert_nothing_serves(ports_in(output))
+
+
+@pytest.mark.slow
 def test_the_seed_is_uploaded_under_its_names_with_its_real_content_type(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
