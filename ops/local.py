@@ -197,15 +197,31 @@ class Ports:
     function: int | None = None
 
     def resolved(self) -> Ports:
-        chosen = {}
-        for name in ("pubsub", "storage", "vision", "function"):
+        names = ("pubsub", "storage", "vision", "function")
+        given: dict[int, str] = {}
+        for name in names:
+            port = getattr(self, name)
+            if port is None:
+                continue
+            if port in given:
+                raise UsageError(
+                    f"port {port} is given twice (--{given[port]}-port and --{name}-port): each "
+                    "process needs a port of its own"
+                )
+            given[port] = name
+        chosen: dict[str, int] = {}
+        for name in names:
             port = getattr(self, name)
             if port is not None and port_taken(HOST, port):
                 raise UsageError(
                     f"port {port} on {HOST} is taken (--{name}-port): choose another, or leave "
                     "it out for a free one"
                 )
-            chosen[name] = port or free_port(HOST)
+            while port is None or (
+                port in chosen.values() or (port in given and given[port] != name)
+            ):
+                port = free_port(HOST)  # never one asked for elsewhere
+            chosen[name] = port
         return Ports(**chosen)
 
 

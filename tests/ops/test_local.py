@@ -386,6 +386,26 @@ def test_a_taken_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     )
 
 
+def test_the_same_port_given_twice_is_a_usage_error_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = children_of(os.getpid())
+    started = time.monotonic()
+    port = local.free_port("127.0.0.1")
+
+    exit_code = local.main(
+        ["--vision", "stand-in", "--pubsub-port", str(port), "--storage-port", str(port)]
+    )
+
+    assert exit_code == local.USAGE_ERROR
+    assert error_line(capsys) == (
+        f"local ERROR: port {port} is given twice (--pubsub-port and --storage-port): each "
+        "process needs a port of its own"
+    )
+    assert time.monotonic() - started < 10, "refused up front, not after a start-up timeout"
+    assert new_children(before) == {}
+
+
 def test_no_pubsub_emulator_installed_is_a_usage_error_naming_what_to_install(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
