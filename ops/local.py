@@ -529,9 +529,14 @@ def signals_ignored() -> Iterator[None]:
 # -- commands ----------------------------------------------------------------------------------
 
 
-def serve_instructions(stack: LocalStack) -> list[str]:
+def python_command() -> str:
+    """How to run this Python from the repository's root: .venv/bin/python, as make installs it."""
     venv_python = ROOT / ".venv" / "bin" / "python"
-    python = ".venv/bin/python" if Path(sys.executable) == venv_python else sys.executable
+    return ".venv/bin/python" if Path(sys.executable) == venv_python else sys.executable
+
+
+def serve_instructions(stack: LocalStack) -> list[str]:
+    python = python_command()
     return [
         "",
         "Serving. Try an image of your own, from another terminal in this directory:",
@@ -610,22 +615,52 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
             )
 
 
+STATE_KEYS = (
+    "pid",
+    "project",
+    "bucket",
+    "pubsub_host",
+    "storage_url",
+    "new_image_topic",
+    "results_subscription",
+)
+
+
 def read_state(path: Path | None = None) -> dict[str, Any]:
+    """What `--serve` wrote, checked: every key there, its process alive, its emulators answering.
+
+    A run killed with SIGKILL leaves its file behind; without the probe the clients would retry
+    a dead address for minutes before failing without a message.
+    """
     path = path or state_file()
+    start_one = "start one with `make local SERVE=1`"
     try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise UsageError(
             "no local stack is serving: start one with `make local SERVE=1` (or "
             "`python -m ops.local --serve`) and keep it running"
         ) from None
+    missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise UsageError(
+            f"{path} is not a local stack's state (no {', '.join(missing)}): delete it and {start_one}"
+        )
     try:
         os.kill(int(state["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        raise UsageError(
-            f"the local stack recorded in {path} is gone: start one with `make local SERVE=1`"
-        ) from None
-    return state
+    except (OSError, TypeError, ValueError):
+        raise UsageError(f"the local stack recorded in {path} is gone: {start_one}") from None
+    for what, address in (
+        ("Pub/Sub emulator", str(state["pubsub_host"])),
+        ("storage emulator", str(state["storage_url"]).removeprefix("http://")),
+    ):
+        host, _, port = address.rpartition(":")
+        if not port.isdigit() or not accepts(host, int(port)):
+            raise UsageError(
+                f"the local stack recorded in {path} does not answer (its {what} at {address} is "
+                f"gone): {start_one}"
+            )
+    return dict(state)
 
 
 def upload_command(arguments: argparse.Namespace) -> int:

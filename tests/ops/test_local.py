@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -445,3 +446,57 @@ def test_publishing_without_a_serving_stack_says_how_to_start_one(
 
     assert local.main(["publish", "3", "bike.jpg"]) == local.USAGE_ERROR
     assert "start one with `make local SERVE=1`" in error_line(capsys)
+
+
+def write_state(path: Path, **changes: object) -> None:
+    state = {
+        "pid": os.getpid(),  # alive, as a SIGKILLed run's pid may be (reused) or not
+        "project": local.LOCAL_PROJECT,
+        "bucket": "ai-service-local-ai-service-images",
+        "pubsub_host": f"127.0.0.1:{local.free_port('127.0.0.1')}",  # nothing listens
+        "storage_url": f"http://127.0.0.1:{local.free_port('127.0.0.1')}",
+        "new_image_topic": "user-service-new-image",
+        "results_subscription": "user-service-image-labeled",
+        **changes,
+    }
+    path.write_text(json.dumps({k: v for k, v in state.items() if v is not None}))
+
+
+@pytest.mark.parametrize(
+    "command", [["publish", "3", "bike.jpg", "--timeout", "60"], ["upload", "IMAGE"]]
+)
+def test_a_stale_state_file_is_one_line_and_exit_2_at_once(
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SERVE run killed with SIGKILL leaves its state behind: say so, never wait on dead ports."""
+    state = tmp_path / "stack.json"
+    write_state(state)
+    monkeypatch.setenv(local.STATE_VARIABLE, str(state))
+    image = SAMPLES / "bicycle.png"
+    started = time.monotonic()
+
+    exit_code = local.main([str(image) if part == "IMAGE" else part for part in command])
+
+    assert exit_code == local.USAGE_ERROR
+    line = error_line(capsys)
+    assert line.startswith(f"local ERROR: the local stack recorded in {state} does not answer")
+    assert "Pub/Sub emulator" in line
+    assert "start one with `make local SERVE=1`" in line
+    assert time.monotonic() - started < 5
+
+
+def test_a_state_file_missing_keys_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "stack.json"
+    write_state(state, bucket=None, results_subscription=None)
+    monkeypatch.setenv(local.STATE_VARIABLE, str(state))
+
+    assert local.main(["publish", "3", "bike.jpg"]) == local.USAGE_ERROR
+    assert error_line(capsys) == (
+        f"local ERROR: {state} is not a local stack's state (no bucket, results_subscription): "
+        "delete it and start one with `make local SERVE=1`"
+    )
