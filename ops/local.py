@@ -673,7 +673,7 @@ def upload_command(arguments: argparse.Namespace) -> int:
     submission = scenario.Submission(name, scenario.SampleImage(file), name)
     scenario.upload(run_clients.storage, state["bucket"], [submission])
     print(f"uploaded {file} as gs://{state['bucket']}/{name} ({scenario.content_type(file)})")
-    print(f"now: python -m ops.local publish <id> {name}")
+    print(f"now: {python_command()} -m ops.local publish <id> {name}")
     return PASS
 
 

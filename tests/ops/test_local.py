@@ -274,6 +274,9 @@ def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
             assert "gs://ai-service-local-ai-service-images/my-bike.png (image/png)" in (
                 outputs[0].stdout
             )
+            assert f"now: {local.python_command()} -m ops.local publish <id> my-bike.png" in (
+                outputs[0].stdout
+            )
             assert row(outputs[1].stdout, "my-bike.png")[:4] == [
                 "3",
                 "my-bike.png",
@@ -500,3 +503,13 @@ def test_a_state_file_missing_keys_is_one_line_not_a_traceback(
         f"local ERROR: {state} is not a local stack's state (no bucket, results_subscription): "
         "delete it and start one with `make local SERVE=1`"
     )
+
+
+def test_the_commands_printed_for_you_run_the_projects_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`upload` and `--serve` print the same interpreter: .venv/bin/python, not a bare python."""
+    monkeypatch.setattr(sys, "executable", str(ROOT / ".venv" / "bin" / "python"))
+    assert local.python_command() == ".venv/bin/python"
+    monkeypatch.setattr(sys, "executable", "/opt/other/python3")
+    assert local.python_command() == "/opt/other/python3"
