@@ -88,6 +88,11 @@ class PubSubEmulator:
         except StartError as error:
             self._close_child()
             raise EmulatorError(f"the Pub/Sub emulator on {self.host}: {error}") from None
+        except BaseException:
+            # A Ctrl-C or SIGTERM while it starts: its group is its own, so no signal reaches the
+            # java process; stop it here or it outlives us (adopted by PID 1).
+            self._close_child()
+            raise
         return self
 
     def stop(self) -> None:

@@ -20,6 +20,8 @@ from typing import Self
 
 import requests
 
+from ops.processes import signals_deferred
+
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_SOURCE = ROOT / "function" / "main.py"
 
@@ -90,14 +92,15 @@ class FunctionServer:
     def launch(self) -> float:
         """Start the process without waiting; returns the perf_counter() taken just before Popen."""
         started = time.perf_counter()
-        self.process = subprocess.Popen(
-            self._command,
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a group of its own: a Ctrl-C reaches it only through stop()
-        )
+        with signals_deferred():  # a Ctrl-C mid-spawn must not orphan it
+            self.process = subprocess.Popen(
+                self._command,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own: a Ctrl-C reaches it only through stop()
+            )
         return started
 
     def connect(self, timeout: float = 60.0) -> socket.socket:

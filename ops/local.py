@@ -197,15 +197,31 @@ class Ports:
     function: int | None = None
 
     def resolved(self) -> Ports:
-        chosen = {}
-        for name in ("pubsub", "storage", "vision", "function"):
+        names = ("pubsub", "storage", "vision", "function")
+        given: dict[int, str] = {}
+        for name in names:
+            port = getattr(self, name)
+            if port is None:
+                continue
+            if port in given:
+                raise UsageError(
+                    f"port {port} is given twice (--{given[port]}-port and --{name}-port): each "
+                    "process needs a port of its own"
+                )
+            given[port] = name
+        chosen: dict[str, int] = {}
+        for name in names:
             port = getattr(self, name)
             if port is not None and port_taken(HOST, port):
                 raise UsageError(
                     f"port {port} on {HOST} is taken (--{name}-port): choose another, or leave "
                     "it out for a free one"
                 )
-            chosen[name] = port or free_port(HOST)
+            while port is None or (
+                port in chosen.values() or (port in given and given[port] != name)
+            ):
+                port = free_port(HOST)  # never one asked for elsewhere
+            chosen[name] = port
         return Ports(**chosen)
 
 
@@ -272,6 +288,8 @@ class LocalStack:
         if self.ports.pubsub is None:
             self.check()
         inherited = {**os.environ, "PYTHONPATH": str(ROOT)}  # `-m ops.…` / `-m vision_emulator`
+        # Each child is recorded before it is launched, so stop() reaches it whatever moment a
+        # Ctrl-C or SIGTERM interrupts the start-up.
         self.storage = ChildProcess(
             "storage emulator",
             [
@@ -291,7 +309,8 @@ class LocalStack:
             ready=lambda _output: accepts(HOST, self.ports.storage or 0),
             env=inherited,
             cwd=ROOT,
-        ).launch()
+        )
+        self.storage.launch()
         self.vision = ChildProcess(
             f"Vision {self.vision_kind}",
             [
@@ -306,7 +325,8 @@ class LocalStack:
             ready=lambda output: VISION_READY[self.vision_kind] in output,
             env={**inherited, "STORAGE_EMULATOR_HOST": self.storage_url},
             cwd=ROOT,
-        ).launch()
+        )
+        self.vision.launch()
         self.function = FunctionServer(
             function_environment(self.settings, self.vision_host, self.pubsub_host),
             port=self.ports.function,
@@ -317,7 +337,8 @@ class LocalStack:
             },
         )
         self.function.launch()
-        self.pubsub = PubSubEmulator(HOST, self.ports.pubsub).start(timeout)
+        self.pubsub = PubSubEmulator(HOST, self.ports.pubsub)
+        self.pubsub.start(timeout)
         self.storage.wait_ready(timeout)
         self.vision.wait_ready(timeout)
         assert self.function.process is not None
@@ -508,9 +529,14 @@ def signals_ignored() -> Iterator[None]:
 # -- commands ----------------------------------------------------------------------------------
 
 
-def serve_instructions(stack: LocalStack) -> list[str]:
+def python_command() -> str:
+    """How to run this Python from the repository's root: .venv/bin/python, as make installs it."""
     venv_python = ROOT / ".venv" / "bin" / "python"
-    python = ".venv/bin/python" if Path(sys.executable) == venv_python else sys.executable
+    return ".venv/bin/python" if Path(sys.executable) == venv_python else sys.executable
+
+
+def serve_instructions(stack: LocalStack) -> list[str]:
+    python = python_command()
     return [
         "",
         "Serving. Try an image of your own, from another terminal in this directory:",
@@ -589,22 +615,52 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
             )
 
 
+STATE_KEYS = (
+    "pid",
+    "project",
+    "bucket",
+    "pubsub_host",
+    "storage_url",
+    "new_image_topic",
+    "results_subscription",
+)
+
+
 def read_state(path: Path | None = None) -> dict[str, Any]:
+    """What `--serve` wrote, checked: every key there, its process alive, its emulators answering.
+
+    A run killed with SIGKILL leaves its file behind; without the probe the clients would retry
+    a dead address for minutes before failing without a message.
+    """
     path = path or state_file()
+    start_one = "start one with `make local SERVE=1`"
     try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise UsageError(
             "no local stack is serving: start one with `make local SERVE=1` (or "
             "`python -m ops.local --serve`) and keep it running"
         ) from None
+    missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise UsageError(
+            f"{path} is not a local stack's state (no {', '.join(missing)}): delete it and {start_one}"
+        )
     try:
         os.kill(int(state["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        raise UsageError(
-            f"the local stack recorded in {path} is gone: start one with `make local SERVE=1`"
-        ) from None
-    return state
+    except (OSError, TypeError, ValueError):
+        raise UsageError(f"the local stack recorded in {path} is gone: {start_one}") from None
+    for what, address in (
+        ("Pub/Sub emulator", str(state["pubsub_host"])),
+        ("storage emulator", str(state["storage_url"]).removeprefix("http://")),
+    ):
+        host, _, port = address.rpartition(":")
+        if not port.isdigit() or not accepts(host, int(port)):
+            raise UsageError(
+                f"the local stack recorded in {path} does not answer (its {what} at {address} is "
+                f"gone): {start_one}"
+            )
+    return dict(state)
 
 
 def upload_command(arguments: argparse.Namespace) -> int:
@@ -617,7 +673,7 @@ def upload_command(arguments: argparse.Namespace) -> int:
     submission = scenario.Submission(name, scenario.SampleImage(file), name)
     scenario.upload(run_clients.storage, state["bucket"], [submission])
     print(f"uploaded {file} as gs://{state['bucket']}/{name} ({scenario.content_type(file)})")
-    print(f"now: python -m ops.local publish <id> {name}")
+    print(f"now: {python_command()} -m ops.local publish <id> {name}")
     return PASS
 
 

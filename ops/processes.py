@@ -12,10 +12,40 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while a child is spawned and recorded, then act on them.
+
+    A KeyboardInterrupt raised inside `subprocess.Popen` (it waits for the child's exec) leaves a
+    child running that nobody holds: it would outlive us, adopted by PID 1. The signal is instead
+    noted, and raised again once the child is recorded and the previous handlers are back. (Python
+    handlers do not survive exec, so the child gets the default ones.) Main thread only: elsewhere
+    signals are never delivered to Python code anyway.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _: pending.append(signum))
+        for sig in _DEFERRED_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
 
 
 class StartError(RuntimeError):
@@ -76,15 +106,16 @@ class ChildProcess:
 
     def launch(self) -> Self:
         """Start it without waiting."""
-        self.process = subprocess.Popen(
-            self.command,
-            env=self._env,
-            cwd=self._cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with signals_deferred():
+            self.process = subprocess.Popen(
+                self.command,
+                env=self._env,
+                cwd=self._cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def wait_ready(self, timeout: float) -> Self:

@@ -3,14 +3,17 @@
 Once it serves, it prints exactly one line to stdout, `Vision emulator listening on HOST:PORT` (port 0 asks
 the OS for a free one; the line names the port it got). Point a client at it with
 VISION_EMULATOR_HOST=HOST:PORT; gs:// images are read from STORAGE_EMULATOR_HOST. Exit codes: 0 after a
-clean stop, 1 if it cannot serve, 2 if the model is not installed (the message names the install step).
+clean stop, 1 if it cannot serve, 2 for bad input: an address it cannot listen on (checked before the
+model loads), or the model not installed (the message names the install step); one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -43,8 +46,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def unusable_address(host: str, port: int) -> str | None:
+    """Why host:port cannot be listened on (taken, not an address here), or None."""
+    try:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        if port and error.errno == errno.EADDRINUSE:
+            return f"port {port} is taken: choose another, or --port 0 for a free one"
+        return error.strerror or str(error)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    problem = unusable_address(args.host, args.port)
+    if problem is not None:
+        # Before the model loads, in one line (gRPC's own bind failure logs three).
+        print(
+            f"error: the Vision emulator cannot listen on {args.host}:{args.port}: {problem}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         detector = Detector(args.model_dir, args.parallelism, args.min_score)
     except ModelMissing as error:

@@ -14,7 +14,7 @@ import hashlib
 import math
 import os
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,12 @@ BOX_SCALES = (10.0, 10.0, 5.0, 5.0)
 # Detections below this are dropped (min_score_thresh), overlaps above this suppressed.
 DEFAULT_MIN_SCORE = 0.5
 NMS_IOU = 0.5
+# Test-time tiling (docs/vision-emulator.md): the whole image, then a 2 x 2 grid of overlapping crops,
+# each covering this fraction of each side and run through the same network. A 300 x 300 input
+# leaves an object that is not the main subject few pixels; a crop gives it more.
+TILE_GRID = 2
+TILE_FRACTION = 0.66
+TILE_MERGE_OVERLAP = 0.5
 
 
 class ModelMissing(Exception):
@@ -205,6 +211,99 @@ def interpret(
     return Detections(class_scores=class_scores, objects=tuple(objects))
 
 
+def tiles(grid: int = TILE_GRID, fraction: float = TILE_FRACTION) -> tuple[Box, ...]:
+    """The crops, normalized: `grid` x `grid` windows of `fraction` a side, spread corner to corner."""
+    if grid < 1:
+        return ()
+    step = 0.0 if grid == 1 else (1.0 - fraction) / (grid - 1)
+    return tuple(
+        Box(
+            x_min=column * step,
+            y_min=row * step,
+            x_max=column * step + fraction,
+            y_max=row * step + fraction,
+        )
+        for row in range(grid)
+        for column in range(grid)
+    )
+
+
+def crop(image: Image.Image, window: Box) -> Image.Image:
+    width, height = image.size
+    return image.crop(
+        (
+            round(window.x_min * width),
+            round(window.y_min * height),
+            round(window.x_max * width),
+            round(window.y_max * height),
+        )
+    )
+
+
+def to_image(found: Detection, window: Box) -> Detection:
+    """A detection in a crop, with its box in the whole image's coordinates."""
+    width, height = window.x_max - window.x_min, window.y_max - window.y_min
+    box = found.box
+    return Detection(
+        detector_class=found.detector_class,
+        score=found.score,
+        box=Box(
+            x_min=window.x_min + box.x_min * width,
+            y_min=window.y_min + box.y_min * height,
+            x_max=window.x_min + box.x_max * width,
+            y_max=window.y_min + box.y_max * height,
+        ),
+    )
+
+
+def intersection_over_smaller(box: Box, other: Box) -> float:
+    width = min(box.x_max, other.x_max) - max(box.x_min, other.x_min)
+    height = min(box.y_max, other.y_max) - max(box.y_min, other.y_min)
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min(
+        (box.x_max - box.x_min) * (box.y_max - box.y_min),
+        (other.x_max - other.x_min) * (other.y_max - other.y_min),
+    )
+    return width * height / smaller if smaller > 0 else 0.0
+
+
+def merge(passes: Sequence[Detections]) -> Detections:
+    """Several passes over one image (objects already in its coordinates) as one answer.
+
+    Class scores: each class's best over the passes. Objects: per class, greedy non-maximum merging
+    (SAHI's GREEDYNMM with its IOS metric): the best box absorbs every box of its class that
+    overlaps it by more than TILE_MERGE_OVERLAP of the smaller one's area, growing to their union,
+    since a crop sees only part of an object that crosses its edge and plain IoU keeps such parts.
+    """
+    class_scores = tuple(float(score) for score in np.max([p.class_scores for p in passes], axis=0))
+    pending = sorted(
+        (found for one_pass in passes for found in one_pass.objects),
+        key=lambda item: item.score,
+        reverse=True,
+    )
+    objects: list[Detection] = []
+    while pending:
+        best = pending.pop(0)
+        box, rest = best.box, []
+        for other in pending:
+            if (
+                other.detector_class == best.detector_class
+                and intersection_over_smaller(best.box, other.box) > TILE_MERGE_OVERLAP
+            ):
+                box = Box(
+                    x_min=min(box.x_min, other.box.x_min),
+                    y_min=min(box.y_min, other.box.y_min),
+                    x_max=max(box.x_max, other.box.x_max),
+                    y_max=max(box.y_max, other.box.y_max),
+                )
+            else:
+                rest.append(other)
+        pending = rest
+        objects.append(Detection(detector_class=best.detector_class, score=best.score, box=box))
+    return Detections(class_scores=class_scores, objects=tuple(objects))
+
+
 def input_tensor(image: Image.Image) -> FloatArray:
     """An RGB image as the network's input: stretched to 300 x 300 (the graph keeps no aspect ratio),
     scaled from 0..255 to -1..1, with a batch dimension."""
@@ -252,9 +351,11 @@ class Detector:
         model_dir: Path = DEFAULT_MODEL_DIR,
         parallelism: int | None = None,
         min_score: float = DEFAULT_MIN_SCORE,
+        tiling: bool = True,
     ) -> None:
         files = check_model_files(model_dir)
         self.min_score = min_score
+        self.windows = tiles() if tiling else ()
         self.parallelism = parallelism or max(1, min(4, len(os.sched_getaffinity(0))))
         self._pool: queue.Queue[Any] = queue.Queue()
         model_path = str(files[DETECTOR_FILE.file_name])
@@ -302,6 +403,25 @@ class Detector:
             logits: FloatArray = interpreter.get_tensor(self._logits)[0].copy()
         return encodings, logits
 
-    def detect(self, image: Image.Image) -> Detections:
+    def detect_single(self, image: Image.Image) -> Detections:
+        """One pass over the whole image, stretched to the network's input."""
         encodings, logits = self.raw_outputs(image)
         return interpret(encodings, logits, self.min_score)
+
+    def detect(self, image: Image.Image) -> Detections:
+        """The whole image and each tile (1 + 4 passes by default), merged."""
+        whole = self.detect_single(image)
+        if not self.windows:
+            return whole
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        passes = [whole]
+        for window in self.windows:
+            in_crop = self.detect_single(crop(image, window))
+            passes.append(
+                Detections(
+                    class_scores=in_crop.class_scores,
+                    objects=tuple(to_image(found, window) for found in in_crop.objects),
+                )
+            )
+        return merge(passes)

@@ -3,18 +3,20 @@
 Requests and responses are the raw protobuf messages under `google.cloud.vision_v1` (what the client sends
 on the wire). What the emulator answers, per feature:
 - LABEL_DETECTION: one `EntityAnnotation` per class scoring at least the minimum score anywhere in the
-  image (description, mid, score, topicality = score), best first, at most `max_results` (default 10).
+  image (the whole image and four crops: Detector.detect, docs/vision-emulator.md "Tiling") (description, mid, score, topicality = score), best first, at most `max_results` (default 10).
 - OBJECT_LOCALIZATION: one `LocalizedObjectAnnotation` per detected box (name, mid, score, normalized
   vertices clockwise from the top left), best first, at most `max_results` (default 10).
 - SAFE_SEARCH_DETECTION: a `SafeSearchAnnotation` with every likelihood UNKNOWN: the model cannot judge it,
   so the emulator says so instead of inventing an answer.
-Any other feature is a per-image UNIMPLEMENTED error naming it.
+Any other feature is ignored, as if not asked for (logged once per feature and process): Vision
+answers each feature on its own, and `annotate_image` without features asks for every one.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent import futures
@@ -52,20 +54,34 @@ SAFE_SEARCH_DETECTION = int(vision_v1.Feature.Type.SAFE_SEARCH_DETECTION)
 SUPPORTED = (LABEL_DETECTION, OBJECT_LOCALIZATION, SAFE_SEARCH_DETECTION)
 
 
+_ignored_features: set[str] = set()
+_ignored_lock = threading.Lock()
+
+
 def feature_limits(features: Sequence[Any]) -> dict[int, int]:
-    """Requested feature type -> max_results (0 means the default), refusing what the model cannot do."""
+    """Requested feature type -> max_results (0 means the default), for the features answered here.
+
+    The others are left out, as Vision answers each feature independently, and logged once.
+    """
     if not features:
         raise ImageError(INVALID_ARGUMENT, "No feature specified: request at least one feature.")
     limits: dict[int, int] = {}
+    ignored = []
     for feature in features:
         if feature.type_ not in SUPPORTED:
-            name = vision_v1.Feature.Type(feature.type_).name
-            raise ImageError(
-                UNIMPLEMENTED,
-                f"The Vision emulator does not implement {name}: it answers LABEL_DETECTION, "
-                "OBJECT_LOCALIZATION and SAFE_SEARCH_DETECTION.",
-            )
+            ignored.append(vision_v1.Feature.Type(feature.type_).name)
+            continue
         limits[feature.type_] = max(limits.get(feature.type_, 0), feature.max_results)
+    with _ignored_lock:
+        new = sorted(set(ignored) - _ignored_features)
+        _ignored_features.update(new)
+    if new:
+        log(
+            "WARNING",
+            "features not implemented by the Vision emulator are left unanswered",
+            features=new,
+            answered=["LABEL_DETECTION", "OBJECT_LOCALIZATION", "SAFE_SEARCH_DETECTION"],
+        )
     return limits
 
 

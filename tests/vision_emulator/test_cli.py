@@ -69,22 +69,36 @@ def test_a_model_file_that_is_not_the_pinned_one_exits_2(tmp_path: Path) -> None
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_port_in_use_is_an_error_not_a_shared_port() -> None:
+def test_a_port_in_use_is_one_line_and_exit_2_before_the_model_loads(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "vision_emulator", "--host", "127.0.0.1", "--port", str(port)],
+            # No model there: the port is checked first, so its error is the one reported.
+            [
+                sys.executable,
+                "-m",
+                "vision_emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--model-dir",
+                str(tmp_path / "no-model"),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: the Vision emulator cannot listen on 127.0.0.1:{port}: port {port} is taken: "
+        "choose another, or --port 0 for a free one"
+    ]
 
 
 def test_install_writes_the_pinned_files_from_the_pinned_tarball(tmp_path: Path) -> None:

@@ -1,25 +1,34 @@
 """The decoding around the network, locked: anchors as MediaPipe's SsdAnchorsCalculator builds them from
 object_detection_oid_v4_cpu.pbtxt, box decoding, scores, NMS, and golden answers on two real images
-(a change to preprocessing, anchors or decoding moves these numbers)."""
+(a change to preprocessing, anchors or decoding moves these numbers), for the single pass and for the
+tiled answer the emulator serves (the whole image and four overlapping crops, merged)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from tests.vision_emulator.conftest import photo
+from tests.vision_emulator.conftest import SAMPLES, photo
 from vision_emulator.classes import CLASSES, LABEL_MAP
 from vision_emulator.images import decode
 from vision_emulator.model import (
     ANCHORS,
     NUM_BOXES,
+    Box,
+    Detection,
+    Detections,
     Detector,
     decode_boxes,
     interpret,
+    merge,
     non_max_suppression,
     ssd_anchors,
+    tiles,
+    to_image,
 )
 
 # Feature maps of 19, 10, 5, 3, 2 and 1 cells a side (300 / stride, rounded up); 3 anchors per cell in
@@ -121,9 +130,20 @@ GOLDEN = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN))
-def test_golden_detections_on_real_images(detector: Detector, name: str) -> None:
-    result = detector.detect(decode(photo(name).read()))
+# The tiled answer: one object per thing (crop fragments merged into it), higher scores.
+GOLDEN_TILED = {
+    "bicycle.png": {"Bicycle": (0.83298, (0.0623, 0.1546, 0.9357, 0.9712))},
+    "dog.jpg": {
+        "Dog": (0.81749, (0.1588, 0.3745, 0.4228, 0.9582)),
+        "Bicycle": (0.73229, (0.1603, 0.2142, 0.7451, 0.8259)),
+        "Car": (0.69362, (0.6002, 0.1332, 0.9087, 0.2955)),
+    },
+}
+
+
+def assert_golden(
+    result: Detections, golden: Mapping[str, tuple[float, tuple[float, float, float, float]]]
+) -> None:
     found = {
         item.detector_class.name: (
             item.score,
@@ -131,7 +151,77 @@ def test_golden_detections_on_real_images(detector: Detector, name: str) -> None
         )
         for item in result.objects
     }
-    assert set(found) == set(GOLDEN[name])
-    for label, (score, box) in GOLDEN[name].items():
+    assert len(found) == len(result.objects), "one object per class in these photos"
+    assert set(found) == set(golden)
+    for label, (score, box) in golden.items():
         assert found[label][0] == pytest.approx(score, abs=0.005), label
         assert found[label][1] == pytest.approx(box, abs=0.01), label
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_detections_on_real_images(detector: Detector, name: str) -> None:
+    assert_golden(detector.detect_single(decode(photo(name).read())), GOLDEN[name])
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_TILED))
+def test_golden_tiled_detections_on_real_images(detector: Detector, name: str) -> None:
+    assert_golden(detector.detect(decode(photo(name).read())), GOLDEN_TILED[name])
+
+
+def test_the_tiles_are_four_overlapping_crops_from_corner_to_corner() -> None:
+    windows = tiles(2, 0.66)
+    corners = [value for w in windows for value in (w.x_min, w.y_min)]
+    assert corners == pytest.approx([0, 0, 0.34, 0, 0, 0.34, 0.34, 0.34])
+    assert all(w.x_max - w.x_min == pytest.approx(0.66) for w in windows)
+    assert all(w.y_max - w.y_min == pytest.approx(0.66) for w in windows)
+
+
+def test_a_box_in_a_crop_maps_back_to_the_whole_image() -> None:
+    found = Detection(CLASSES[BICYCLE], 0.7, Box(0.5, 0.5, 1.0, 1.0))
+    mapped = to_image(found, Box(0.34, 0.34, 1.0, 1.0)).box
+    assert (mapped.x_min, mapped.y_min, mapped.x_max, mapped.y_max) == pytest.approx(
+        (0.67, 0.67, 1.0, 1.0)
+    )
+
+
+def test_merging_keeps_each_class_best_score_and_folds_crop_fragments_into_one_box() -> None:
+    def scores(bicycle: float) -> tuple[float, ...]:
+        return tuple(bicycle if index == BICYCLE else 0.0 for index in range(len(CLASSES)))
+
+    whole = Detections(
+        scores(0.6),
+        (Detection(CLASSES[BICYCLE], 0.6, Box(0.1, 0.1, 0.9, 0.9)),),
+    )
+    fragment = Detections(
+        scores(0.8),
+        (
+            Detection(CLASSES[BICYCLE], 0.8, Box(0.05, 0.2, 0.5, 0.5)),  # part of the same bike
+            Detection(CLASSES[BICYCLE], 0.55, Box(0.92, 0.92, 1.0, 1.0)),  # another one
+        ),
+    )
+    merged = merge([whole, fragment])
+    assert merged.class_scores[BICYCLE] == 0.8
+    assert [(item.score, item.box) for item in merged.objects] == [
+        (0.8, Box(0.05, 0.1, 0.9, 0.9)),
+        (0.55, Box(0.92, 0.92, 1.0, 1.0)),
+    ]
+
+
+def test_tiling_finds_a_bicycle_too_small_for_the_single_pass(detector: Detector) -> None:
+    """A bike that is not the main subject: the sample bicycle at 16 % of the width, bottom right."""
+    house = Image.open(SAMPLES / "house.png").convert("RGB")
+    canvas = house.resize((house.width * 2, house.height * 2))
+    bike = Image.open(SAMPLES / "bicycle.png").convert("RGB")
+    width = int(canvas.width * 0.16)
+    small = bike.resize((width, width * bike.height // bike.width))
+    left, top = canvas.width - small.width - 10, canvas.height - small.height - 10
+    canvas.paste(small, (left, top))
+
+    assert detector.detect_single(canvas).class_scores[BICYCLE] < 0.5
+    tiled = detector.detect(canvas)
+    assert tiled.class_scores[BICYCLE] >= 0.5
+    (found,) = [item for item in tiled.objects if item.detector_class.name == "Bicycle"]
+    center_x = (found.box.x_min + found.box.x_max) / 2 * canvas.width
+    center_y = (found.box.y_min + found.box.y_max) / 2 * canvas.height
+    assert left <= center_x <= left + small.width
+    assert top <= center_y <= top + small.height

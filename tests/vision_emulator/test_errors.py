@@ -5,6 +5,7 @@ its own outcome (labeling.vision.IMAGE_FAILURES)."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from google.api_core import exceptions as api_exceptions
@@ -122,8 +123,8 @@ def test_one_bad_image_does_not_spoil_the_rest_of_the_batch(
     assert batch.responses[0].label_annotations[0].description == "Bicycle"
 
 
-def test_a_feature_the_model_cannot_answer_is_unimplemented_never_invented(
-    client: vision_v1.ImageAnnotatorClient,
+def test_a_feature_the_model_cannot_answer_is_left_out_never_invented_nor_failing_the_image(
+    client: vision_v1.ImageAnnotatorClient, emulator: EmulatorProcess
 ) -> None:
     response = annotate(
         client,
@@ -131,10 +132,29 @@ def test_a_feature_the_model_cannot_answer_is_unimplemented_never_invented(
         LABELS,
         (vision_v1.Feature.Type.FACE_DETECTION, 0),
     )
-    assert response.error.code == 12
-    assert "FACE_DETECTION" in response.error.message
-    assert not response.label_annotations
+    assert response.error.code == 0, response.error.message
+    assert [label.description for label in response.label_annotations][:2] == ["Dog", "Person"]
     assert not response.face_annotations
+    again = annotate(
+        client, gcs_image(photo("dog.jpg").uri), LABELS, (vision_v1.Feature.Type.FACE_DETECTION, 0)
+    )
+    assert again.error.code == 0
+    logged = [line for line in emulator.log().splitlines() if "FACE_DETECTION" in line]
+    assert len(logged) == 1, "said once, not per request"
+    assert json.loads(logged[0])["severity"] == "WARNING"
+
+
+def test_annotate_image_without_features_asks_for_all_and_gets_what_the_emulator_answers(
+    client: vision_v1.ImageAnnotatorClient,
+) -> None:
+    """The client's helper fills in every feature type (FACE_DETECTION, TEXT_DETECTION, ...)."""
+    response = client.annotate_image({"image": gcs_image(photo("bicycle.png").uri)}, timeout=30)
+    assert response.error.code == 0, response.error.message
+    assert response.label_annotations[0].description == "Bicycle"
+    assert response.localized_object_annotations[0].name == "Bicycle"
+    assert response.safe_search_annotation.adult == vision_v1.Likelihood.UNKNOWN
+    assert not response.face_annotations
+    assert not response.text_annotations
 
 
 def test_a_request_without_features_is_code_3(client: vision_v1.ImageAnnotatorClient) -> None:
