@@ -181,10 +181,11 @@ def endpoint() -> Iterator[Endpoint]:
         server.server_close()
 
 
-SENT = {
-    f"outage-{index}": {"origin": "user-service", "trace": f"t-{index}", "ünïcode": "✓"}
-    for index in range(3)
-}
+# One message: with several failing at once, the emulator (jar 0.8.20) often stops redelivering
+# some of them for good (see outage()); with one, the flow ran through in every try here. Several
+# dead letters at once, --limit and being killed mid-run are covered by the tests below, which put
+# their dead letters on the dead-letter topic directly.
+SENT = {"outage-0": {"origin": "user-service", "trace": "t-0", "ünïcode": "✓"}}
 EXPECTED_PUSHES = 5 * len(SENT)
 
 
@@ -258,7 +259,7 @@ def test_real_dead_letters_are_republished_intact_and_processed_after_the_outage
     endpoint.status = 200  # the outage is over
     exit_code, output = stack.run()
     assert exit_code == redrive.PASS, output
-    assert "moved 3 of 3" in output, output
+    assert f"moved {len(sent)} of {len(sent)}" in output, output
 
     republished = drain(stack.subscriber, stack.probe_subscription)
     assert sorted(image_ids(republished)) == sorted(sent)
