@@ -6,7 +6,6 @@ group of its own (functions-framework's gunicorn arbiter forks a worker): `stop(
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -20,7 +19,7 @@ from typing import Self
 
 import requests
 
-from ops.processes import signals_deferred
+from ops.processes import signals_deferred, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_SOURCE = ROOT / "function" / "main.py"
@@ -140,16 +139,10 @@ class FunctionServer:
         """Stop the server and return everything it printed; output() still returns it after."""
         if self.process is not None and not self._stopped:
             self._stopped = True
-            if self.process.poll() is None:
-                # SIGINT is gunicorn's quick shutdown; SIGTERM's graceful one waits out the gthread
-                # worker's 1 s poll, a second per stop for nothing once the caller is done.
-                _signal_group(self.process.pid, signal.SIGINT)
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    _signal_group(self.process.pid, signal.SIGKILL)
-                    self.process.wait()
-            _signal_group(self.process.pid, signal.SIGKILL)  # a worker the arbiter left behind
+            # SIGINT is gunicorn's quick shutdown; SIGTERM's graceful one waits out the gthread
+            # worker's 1 s poll, a second per stop for nothing once the caller is done. The group's
+            # SIGKILL after it takes any worker the arbiter left behind.
+            stop_group(self.process, signal.SIGINT)
         self._final_output = self.output()
         self._log.close()
         return self._final_output
@@ -159,8 +152,3 @@ class FunctionServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

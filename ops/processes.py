@@ -141,20 +141,27 @@ class ChildProcess:
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL after 10 s; safe to call more than once."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait()
-        _signal_group(process.pid, signal.SIGKILL)  # anything the child left behind
+        if process is not None:
+            stop_group(process, signal.SIGTERM)
 
     def close(self) -> None:
         self.stop()
         self._log.close()
+
+
+def stop_group(
+    process: subprocess.Popen[bytes], first: signal.Signals, timeout: float = 10.0
+) -> None:
+    """Stop a child started in a session of its own: `first` to its whole group, SIGKILL if it is
+    still there after `timeout` s, then SIGKILL to whatever of the group it left behind."""
+    if process.poll() is None:
+        _signal_group(process.pid, first)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+    _signal_group(process.pid, signal.SIGKILL)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
