@@ -111,17 +111,15 @@ class Delivery(pulumi.ComponentResource):
         # (cloud.google.com/iam/docs/access-change-propagation): without this wait, messages
         # published right after the first deploy (make smoke) can fail OIDC or run.invoker
         # checks max_delivery_attempts times and be dead-lettered. Waits on create only.
+        push_grants: list[pulumi.Resource] = [
+            self.invoker_grant,
+            self.token_creator_grant,
+            self.dead_letter_publisher_grant,
+        ]
         self.grants_propagated = time.Sleep(
             f"{name}-propagation",
             create_duration=f"{args.propagation_seconds}s",
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[
-                    self.invoker_grant,
-                    self.token_creator_grant,
-                    self.dead_letter_publisher_grant,
-                ],
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=push_grants),
         )
         # Why: how every new image reaches the function. Owned here (not by Eventarc) so it has
         # a dead-letter policy; it pushes to the run.app URL, which internal-only ingress
@@ -158,13 +156,7 @@ class Delivery(pulumi.ComponentResource):
             labels={**args.labels, "component": "delivery"},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[
-                    *args.depends_on,
-                    self.invoker_grant,
-                    self.token_creator_grant,
-                    self.dead_letter_publisher_grant,
-                    self.grants_propagated,
-                ],
+                depends_on=[*args.depends_on, *push_grants, self.grants_propagated],
             ),
         )
         # Why: to forward a message to the dead-letter topic the service agent must be able to
