@@ -32,6 +32,7 @@ from google.pubsub_v1 import types as pubsub_types
 from ops import redrive
 from ops.emulators import PubSubEmulator
 from tests.fakes.emulator import emulator_clients
+from tests.fakes.stack_cli import run_stack_target
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_IMAGE = "user-service-new-image"
@@ -558,45 +559,20 @@ def test_make_redrive_reads_the_stack_outputs(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack.dead_letter("via-make")
-    calls = tmp_path / "pulumi-calls"
-    pulumi = tmp_path / "pulumi"
     outputs = {
         "project": stack.project,
         "deadLetterSubscription": DEAD_LETTER,
         "newImageTopic": NEW_IMAGE,
         "imagesBucket": "unused",
     }
-    pulumi.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> "{calls}"\n'
-        f"if [ \"$1 $2\" = 'stack output' ]; then echo '{json.dumps(outputs)}'; fi\n"
-    )
-    pulumi.chmod(0o755)
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.host)
-    # -o: never (re)build the virtualenv here; BIN: run the tool with this test's interpreter.
-    completed = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            ".venv/.installed",
-            "redrive",
-            "STACK=qa",
-            f"BIN={Path(sys.executable).parent}",
-            f"PULUMI={pulumi}",
-            f"BACKEND=file://{tmp_path}/state",
-            f"REDRIVE_FLAGS={' '.join(FAST)}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    run = run_stack_target(
+        "redrive", outputs, tmp_path, {"REDRIVE_FLAGS": " ".join(FAST)}, timeout=120
     )
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output
-    assert "stack output --json --stack qa" in calls.read_text()
+    output = run.output
+    assert run.returncode == 0, output
+    assert "stack output --json --stack qa" in run.pulumi_calls
     assert f"projects/{stack.project}/subscriptions/{DEAD_LETTER}" in output
     assert "moved 1 of 1" in output, output
     assert image_ids(drain(stack.subscriber, stack.probe_subscription)) == ["via-make"]

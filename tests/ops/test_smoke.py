@@ -6,8 +6,6 @@ import json
 import re
 import shutil
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from google.cloud.storage import Client as StorageClient  # type: ignore[import-
 
 from ops import make_samples, smoke
 from tests.fakes.pubsub import FakePubSub
+from tests.fakes.stack_cli import run_stack_target
 from tests.fakes.vision import BICYCLE_LABELS, FakeImage, FakeVision
 from tests.ops.conftest import (
     BUCKET,
@@ -369,48 +368,29 @@ def test_output_names_are_the_ones_the_stack_exports() -> None:
 def test_make_smoke_passes_the_stack_outputs_to_the_tool(
     delivery: Delivery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = tmp_path / "pulumi-calls"
-    pulumi = tmp_path / "pulumi"
     outputs = {
         "project": PROJECT,
         "imagesBucket": BUCKET,
         "newImageTopic": "user-service-new-image",
         "userServiceSubscription": "user-service-image-labeled",
     }
-    pulumi.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> "{calls}"\n'
-        f"if [ \"$1 $2\" = 'stack output' ]; then echo '{json.dumps(outputs)}'; fi\n"
-    )
-    pulumi.chmod(0o755)
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
 
-    # -o: never (re)build the virtualenv here; BIN: run the tool with this test's interpreter.
-    completed = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            ".venv/.installed",
-            "smoke",
-            "STACK=qa",
-            f"BIN={Path(sys.executable).parent}",
-            f"PULUMI={pulumi}",
-            f"BACKEND=file://{tmp_path}/state",
-            "SMOKE_TIMEOUT=10",
-            "SMOKE_FLAGS=--poll-interval 0.02",
-            f"IMAGES={SAMPLES / 'bicycle.png'}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_stack_target(
+        "smoke",
+        outputs,
+        tmp_path,
+        {
+            "SMOKE_TIMEOUT": "10",
+            "SMOKE_FLAGS": "--poll-interval 0.02",
+            "IMAGES": str(SAMPLES / "bicycle.png"),
+        },
         timeout=60,
-        check=False,
     )
 
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output
-    assert "stack output --json --stack qa" in calls.read_text()
+    output = run.output
+    assert run.returncode == 0, output
+    assert "stack output --json --stack qa" in run.pulumi_calls
     assert (
         f"-m ops.smoke --project {PROJECT} --bucket {BUCKET} --topic user-service-new-image "
         "--subscription user-service-image-labeled --timeout 10 --poll-interval 0.02 "
