@@ -26,8 +26,8 @@ from google.auth import exceptions as auth_exceptions
 from google.pubsub_v1 import PublisherClient
 from google.pubsub_v1 import types as pubsub_types
 
-from labeling.config import IN_CALL_RETRY_SECONDS
 from labeling.errors import TransientError
+from labeling.retries import in_call_retry
 
 # The client's own retryable codes for Publish (publisher transports/base.py: UNAVAILABLE, ABORTED,
 # ...). NOT_FOUND and PERMISSION_DENIED are not retried in the call: the event fails at once (5xx)
@@ -48,13 +48,7 @@ _REQUEST_PB = pubsub_types.PublishRequest.pb()
 
 def publish_retry(timeout_seconds: float) -> api_retry.Retry:
     """Retry transient errors with backoff for a short window inside the publish budget."""
-    return api_retry.Retry(
-        predicate=api_retry.if_exception_type(*RETRYABLE),
-        initial=0.1,
-        maximum=1.0,
-        multiplier=2.0,
-        timeout=min(timeout_seconds, IN_CALL_RETRY_SECONDS),
-    )
+    return in_call_retry(RETRYABLE, timeout_seconds)
 
 
 class ResultPublisher:

@@ -15,8 +15,9 @@ from google.api_core import exceptions as api_exceptions
 from google.api_core import retry as api_retry
 from google.cloud import vision_v1
 
-from labeling.config import IN_CALL_RETRY_SECONDS, Feature, Settings
+from labeling.config import Feature, Settings
 from labeling.errors import ImageFailed, TransientError
+from labeling.retries import in_call_retry
 
 # Per-image codes (google.rpc.Code) that mean the image itself cannot be labeled.
 IMAGE_FAILURES = {
@@ -76,13 +77,7 @@ class Annotation:
 
 def vision_retry(budget_seconds: float) -> api_retry.Retry:
     """Retry transient call errors with backoff for a short window inside the budget."""
-    return api_retry.Retry(
-        predicate=api_retry.if_exception_type(*RETRYABLE),
-        initial=0.1,
-        maximum=1.0,
-        multiplier=2.0,
-        timeout=min(budget_seconds, IN_CALL_RETRY_SECONDS),
-    )
+    return in_call_retry(RETRYABLE, budget_seconds)
 
 
 def build_request(uri: str, settings: Settings) -> vision_v1.AnnotateImageRequest:
