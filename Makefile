@@ -24,10 +24,11 @@ test: install lint typecheck workflows unit policy-test
 ## install: create the virtualenvs (.venv, policy/.venv) with everything the commands need
 install: $(VENV)/.installed $(POLICY_VENV)/.installed
 
-$(VENV)/.installed: requirements.txt function/requirements.txt
+$(VENV)/.installed: requirements.txt function/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 $(POLICY_VENV)/.installed: policy/requirements.txt
@@ -64,7 +65,7 @@ unit: $(VENV)/.installed emulator-check
 	$(BIN)/python -m pytest
 
 ## policy-test: the policy pack's own tests (policy/.venv)
-policy-test: $(POLICY_VENV)/.installed
+policy-test: $(POLICY_VENV)/.installed $(VENV)/.installed
 	cd policy && .venv/bin/python -m pytest -q -p no:cacheprovider tests
 
 ## clean: delete the virtualenvs and tool caches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from settings import load_settings  # infra/settings.py: pure, no Pulumi imports
+from infra.settings import load_settings  # infra/settings.py: pure, no Pulumi imports
 
 BENCH_PROJECT = "bench-project"
 BENCH_REGION = "us-central1"

@@ -29,11 +29,11 @@ from typing import Any
 
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient, subscriber
 from google.cloud.pubsub_v1 import types as pubsub_types
-from settings import NEW_IMAGE_TOPIC  # infra/settings.py: the cross-team topic name
 
 from bench.floor import SOURCE_ATTRIBUTE
 from bench.processes import FLOOR_FUNCTION_SOURCE, ServerProcess
 from bench.scenarios import summary
+from infra.settings import NEW_IMAGE_TOPIC  # infra/settings.py: the cross-team topic name
 from ops.emulators import PubSubEmulator
 
 FLOOR_TOPIC = "bench-floor-new-image"

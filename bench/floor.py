@@ -26,7 +26,6 @@ from collections.abc import Mapping
 
 from google.cloud import vision_v1
 
-import bench  # noqa: F401  (puts function/ on sys.path)
 from labeling import result as results
 from labeling.clients import build_publisher, build_vision_client
 from labeling.config import Settings

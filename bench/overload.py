@@ -33,8 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from settings import DEFAULTS
-
+from infra.settings import DEFAULTS
 from labeling.config import IN_CALL_RETRY_SECONDS
 
 VISION_QUOTA_PER_MINUTE = 1800  # Cloud Vision's default requests per minute per project

@@ -33,7 +33,6 @@ import grpc
 from google.api_core import retry as api_retry
 from google.cloud import pubsub_v1
 
-import bench  # noqa: F401  (puts function/ on sys.path)
 from bench import http_load, scenarios
 from bench.processes import ServerProcess, process_environment
 from labeling.clients import build_publisher

@@ -1,36 +1,14 @@
 """The AI-Service stack. Reads config once, validates it, declares everything, exports outputs."""
 
 import os
-import sys
 from pathlib import Path
 
-PROGRAM_DIRECTORY = Path(__file__).resolve().parent
-REPOSITORY_ROOT = PROGRAM_DIRECTORY.parent
+import pulumi
 
+from infra.composition import build_stack
+from infra.settings import CONFIG_KEYS, CONFIG_NAMESPACE, SettingsError, load_settings
 
-def _import_siblings_from(directory: Path) -> None:
-    """Makes `import settings` & co. load this checkout's modules, however the file is run.
-
-    `pulumi up` puts infra/ on sys.path, but runpy.run_path / `python infra/__main__.py` from
-    another cwd do not; and a sibling module cached by an earlier run from another checkout (same
-    process) would otherwise shadow ours, so such stale entries are dropped.
-    """
-    if str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
-    for path in directory.glob("*.py"):
-        cached = sys.modules.get(path.stem)
-        if cached is None or path.stem == "__main__":
-            continue
-        origin = getattr(cached, "__file__", None)
-        if origin is None or Path(origin).resolve().parent != directory:
-            del sys.modules[path.stem]
-
-
-_import_siblings_from(PROGRAM_DIRECTORY)
-
-import pulumi  # noqa: E402
-from composition import build_stack  # noqa: E402
-from settings import CONFIG_KEYS, CONFIG_NAMESPACE, SettingsError, load_settings  # noqa: E402
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 # Tests point the program at a fixture tree and a scratch directory with these; unset (always, in
 # `pulumi up`), the source is this checkout's function/ and archives go to its build/.

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
-from identity import member
+
+from infra.identity import member
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
-from access import FunctionAccess, FunctionAccessArgs
-from apis import ProjectApis, ProjectApisArgs
-from delivery import Delivery, DeliveryArgs
-from identity import ServiceIdentities, ServiceIdentitiesArgs
-from messaging import Messaging, MessagingArgs
-from monitoring import Monitoring, MonitoringArgs
-from registry import FunctionRegistry, FunctionRegistryArgs
-from serverless import LabelingFunction, LabelingFunctionArgs
-from settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settings
-from source_archive import build_archive
-from storage import Storage, StorageArgs
-from topology import topology
+
+from infra.access import FunctionAccess, FunctionAccessArgs
+from infra.apis import ProjectApis, ProjectApisArgs
+from infra.delivery import Delivery, DeliveryArgs
+from infra.identity import ServiceIdentities, ServiceIdentitiesArgs
+from infra.messaging import Messaging, MessagingArgs
+from infra.monitoring import Monitoring, MonitoringArgs
+from infra.registry import FunctionRegistry, FunctionRegistryArgs
+from infra.serverless import LabelingFunction, LabelingFunctionArgs
+from infra.settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settings
+from infra.source_archive import build_archive
+from infra.storage import Storage, StorageArgs
+from infra.topology import topology
 
 
 def require_project_number(project: str, number: str | None) -> str:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
-from identity import account_path, member
-from messaging import expiration_policy, topic_path
-from settings import Settings
-from topology import topology
+
+from infra.identity import account_path, member
+from infra.messaging import expiration_policy, topic_path
+from infra.settings import Settings
+from infra.topology import topology
 
 
 @dataclass(frozen=True)

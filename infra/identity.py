@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from settings import BUILD_ACCOUNT_ID, INVOKER_ACCOUNT_ID, RUNTIME_ACCOUNT_ID
+
+from infra.settings import BUILD_ACCOUNT_ID, INVOKER_ACCOUNT_ID, RUNTIME_ACCOUNT_ID
 
 
 @dataclass(frozen=True)

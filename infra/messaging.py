@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from topology import Subscription, Topology
+
+from infra.topology import Subscription, Topology
 
 # Subscriptions expire after 31 idle days by default; an idle dead-letter or results
 # subscription would silently vanish with it, so ours never expire (empty ttl).

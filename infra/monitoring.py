@@ -16,7 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
-from settings import Alerting
+
+from infra.settings import Alerting
 
 # Log-based metrics (names are documented in the README; dashboards and alerts refer to them).
 EVENTS_METRIC = "ai_service_events"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from settings import ARTIFACT_REPOSITORY
+
+from infra.settings import ARTIFACT_REPOSITORY
 
 KEEP_IMAGE_VERSIONS = 5
 DELETE_AFTER = "2592000s"  # 30 days

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from identity import account_path
-from registry import repository_path
-from settings import ENTRY_POINT, FUNCTION_NAME, FUNCTION_RUNTIME, Settings
+
+from infra.identity import account_path
+from infra.registry import repository_path
+from infra.settings import ENTRY_POINT, FUNCTION_NAME, FUNCTION_RUNTIME, Settings
 
 functions = gcp.cloudfunctionsv2
 

@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from settings import FUNCTION_NAME
+from infra.settings import FUNCTION_NAME
 
 # Directories never shipped: tests, virtualenvs, caches, build output.
 EXCLUDED_DIRECTORIES = frozenset(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-from source_archive import SourceArchive
+
+from infra.source_archive import SourceArchive
 
 
 @dataclass(frozen=True)

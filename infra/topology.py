@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from settings import (
+from infra.settings import (
     DEAD_LETTER_SUBSCRIPTION,
     DEAD_LETTER_TOPIC,
     INVOKER_ACCOUNT_ID,

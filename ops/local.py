@@ -43,19 +43,14 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
+# The stack's settings and topology are pure (no Pulumi imports): the local run reads the very
+# declaration the stack does.
+from infra.settings import Settings, load_settings
+from infra.topology import Subscription, Topology, topology
 from ops import common, scenario
 from ops.emulators import EmulatorError, PubSubEmulator, emulator_command, free_port
 from ops.function_server import ROOT, FunctionServer, wait_until_serving
 from ops.processes import ChildProcess, StartError, accepts, last_lines, port_taken
-
-# infra/ is a Pulumi program whose modules import each other as top-level modules; its settings and
-# topology are pure (no Pulumi imports), so the local run reads the very declaration the stack does.
-INFRA = ROOT / "infra"
-if str(INFRA) not in sys.path:
-    sys.path.insert(0, str(INFRA))
-
-from settings import Settings, load_settings  # noqa: E402
-from topology import Subscription, Topology, topology  # noqa: E402
 
 HOST = "127.0.0.1"
 LOCAL_PROJECT = "ai-service-local"
@@ -287,7 +282,7 @@ class LocalStack:
         """Launch everything at once, then wait for each; UsageError/StartError/EmulatorError."""
         if self.ports.pubsub is None:
             self.check()
-        inherited = {**os.environ, "PYTHONPATH": str(ROOT)}  # `-m ops.…` / `-m vision_emulator`
+        inherited = dict(os.environ)
         # Each child is recorded before it is launched, so stop() reaches it whatever moment a
         # Ctrl-C or SIGTERM interrupts the start-up.
         self.storage = ChildProcess(

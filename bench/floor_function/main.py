@@ -8,18 +8,12 @@ subscriber can match it to what it published. BENCH_FLOOR_URI names the image to
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)
-
-from bench.floor import FloorEvent  # noqa: E402  (needs the repository root on sys.path)
-from labeling.clients import Lazy  # noqa: E402
+from bench.floor import FloorEvent
+from labeling.clients import Lazy
 
 _event = Lazy(lambda: FloorEvent(os.environ, os.environ["BENCH_FLOOR_URI"]))
 

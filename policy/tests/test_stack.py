@@ -1,7 +1,6 @@
 """The real stack, as the infra mocks register it, passes every policy of the pack."""
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,10 @@ MAIN_PYTHON = REPOSITORY / ".venv" / "bin" / "python"
 
 @pytest.fixture(scope="module")
 def stack_resources() -> list[dict[str, Any]]:
-    if not MAIN_PYTHON.exists():
-        pytest.skip(f"{MAIN_PYTHON} is missing: run `make install` first")
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(["infra", "function", "."]))
+    assert MAIN_PYTHON.exists(), f"{MAIN_PYTHON} is missing: run `make install` first"
     completed = subprocess.run(
-        [str(MAIN_PYTHON), str(Path(__file__).with_name("dump_stack.py"))],
+        [str(MAIN_PYTHON), "-m", "tests.infra.dump_stack"],
         cwd=REPOSITORY,
-        env=environment,
         capture_output=True,
         text=True,
         timeout=300,

@@ -161,7 +161,7 @@ def test_every_measured_value_is_positive_and_finite(report: dict[str, Any]) -> 
 
 @pytest.mark.slow
 def test_the_server_ran_with_the_environment_infra_deploys(report: dict[str, Any]) -> None:
-    from settings import load_settings
+    from infra.settings import load_settings
 
     deployed = load_settings("bench-project", "us-central1", {}).function_environment()
     assert report["deployment"]["environment"] == deployed

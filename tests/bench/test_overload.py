@@ -12,11 +12,11 @@ import grpc
 import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import vision_v1
-from settings import DEFAULTS
 
 from bench import overload
 from bench.overload import Scenario, TokenBucket, backoff, simulate
 from bench.overload_check import measure, simulated
+from infra.settings import DEFAULTS
 from labeling.clients import build_vision_client
 from labeling.config import Settings
 from tests.fakes.vision import FakeImage, FakeVision, RateLimit

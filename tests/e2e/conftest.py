@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.pubsub_v1 import types as pubsub_types
-from settings import Settings, load_settings
-from topology import Topology, topology
 
+from infra.settings import Settings, load_settings
+from infra.topology import Topology, topology
 from ops import local
 from ops.emulators import PubSubEmulator
 from ops.function_server import FunctionServer

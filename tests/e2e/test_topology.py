@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from settings import load_settings
-from topology import topology
-
+from infra.settings import load_settings
+from infra.topology import topology
 from ops import local
 from ops.emulators import PubSubEmulator
 from tests.fakes.emulator import emulator_clients

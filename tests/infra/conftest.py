@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import settings as infra_settings
 
+from infra import settings as infra_settings
 from tests.infra.harness import ProgramRun, run_program
 
 # Read by infra/__main__.py only (see there).

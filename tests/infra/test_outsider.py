@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from source_archive import object_name, source_digest
 
+from infra.source_archive import object_name, source_digest
 from tests.infra.conftest import write_function_tree
 from tests.infra.harness import PROGRAM, REPOSITORY
 

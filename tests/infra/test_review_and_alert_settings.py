@@ -4,8 +4,8 @@ and handed to the function (REVIEW_MIN_SCORE) or to the monitoring exactly as gi
 from __future__ import annotations
 
 import pytest
-from settings import SettingsError, load_settings
 
+from infra.settings import SettingsError, load_settings
 from tests.infra.harness import run_program
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from settings import CONFIG_KEYS, DEFAULTS, Settings, SettingsError, load_settings
 
+from infra.settings import CONFIG_KEYS, DEFAULTS, Settings, SettingsError, load_settings
 from tests.infra.harness import REPOSITORY, run_program
 
 PROJECT = "bike-share-test"
@@ -271,7 +271,7 @@ def test_dev_stack_config_is_valid_without_a_project_id() -> None:
 
 
 def test_default_function_source_is_the_repository_function_directory() -> None:
-    import settings as infra_settings
+    from infra import settings as infra_settings
 
     assert infra_settings.REPOSITORY_ROOT / "function" == REPOSITORY / "function"
     assert isinstance(infra_settings.REPOSITORY_ROOT, Path)

@@ -9,14 +9,14 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from source_archive import (
+
+from infra.source_archive import (
     archive_bytes,
     build_archive,
     object_name,
     source_digest,
     source_files,
 )
-
 from tests.infra.conftest import FUNCTION_SOURCE_VARIABLE, write_function_tree
 from tests.infra.harness import REPOSITORY, ProgramRun, run_program
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from settings import load_settings
-from topology import Topology, topology
 
+from infra.settings import load_settings
+from infra.topology import Topology, topology
 from ops import local
 from tests.infra.harness import PROJECT_ID, ProgramRun, run_program
 

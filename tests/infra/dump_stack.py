@@ -1,7 +1,8 @@
 """Print, as JSON, every cloud resource the real Pulumi program registers under the infra mocks.
 
-Run by the main virtualenv (it has pulumi-gcp; the policy pack's does not), from the repository root
-with PYTHONPATH=infra:function:. ; test_stack.py judges the output with the policy pack. Inputs are the
+Run by the main virtualenv (it has pulumi-gcp; the policy pack's does not) as
+`python -m tests.infra.dump_stack` from the repository root; policy/tests/test_stack.py judges the
+output with the policy pack. Inputs are the
 wire (camelCase) properties the engine would hand to a policy pack.
 """
 
