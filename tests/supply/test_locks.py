@@ -8,7 +8,9 @@ the locks offline; `make lock-check` installs them from the package index into c
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,34 @@ def test_the_deploy_lock_holds_none_of_the_function_runtime() -> None:
 def test_the_function_lock_names_the_framework_where_the_buildpack_looks_for_it() -> None:
     assert BUILDPACK_FRAMEWORK_PATTERN.search(FUNCTION_LOCK.read_text())
     assert canonicalize_name("functions-framework") in read_lock(FUNCTION_LOCK)
+
+
+def test_make_deploy_install_takes_nothing_unhashed_from_the_index(tmp_path: Path) -> None:
+    venv, policy_venv = tmp_path / "venv", tmp_path / "policy-venv"
+    dry_run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "deploy-install",
+            f"VENV={venv}",
+            f"POLICY_VENV={policy_venv}",
+        ],
+        cwd=REPOSITORY,
+        env={key: value for key, value in os.environ.items() if not key.startswith("MAKE")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    installs = [line for line in dry_run.stdout.splitlines() if "pip install" in line]
+    locks = {f"-r {relative(lock)}" for lock in DEPLOY_LOCKS + POLICY_LOCKS}
+    hashed = [line for line in installs if "--require-hashes" in line]
+    assert {requirement for line in hashed for requirement in locks if requirement in line} == locks
+    for line in installs:
+        # The only other install is the repository's own code: no dependencies, and built by the
+        # lock's setuptools rather than by build-isolation packages pip would fetch unchecked.
+        assert "--require-hashes" in line or {"--no-deps", "--no-build-isolation"} <= set(
+            line.split()
+        ), line
+        assert "--upgrade" not in line, line
