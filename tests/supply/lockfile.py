@@ -90,12 +90,17 @@ def direct_requirements(requirements: Path) -> dict[str, Requirement]:
     return found
 
 
-def makefile_list(variable: str) -> list[Path]:
-    """The files a `VARIABLE := a b c` line of the Makefile names, as paths in the repository."""
+def makefile_value(variable: str) -> str:
+    """The value of the Makefile's `VARIABLE := value` line."""
     match = re.search(rf"^{variable} := (.+)$", MAKEFILE.read_text(), re.MULTILINE)
     if match is None:
         raise LockError(f"the Makefile has no {variable} := line")
-    return [REPOSITORY / name for name in match.group(1).split()]
+    return match.group(1).strip()
+
+
+def makefile_list(variable: str) -> list[Path]:
+    """The files a `VARIABLE := a b c` line of the Makefile names, as paths in the repository."""
+    return [REPOSITORY / name for name in makefile_value(variable).split()]
 
 
 def installed_versions(python: Path) -> dict[str, str]:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from infra.settings import FUNCTION_RUNTIME
 from tests.supply.lockfile import (
     REPOSITORY,
     Locked,
@@ -23,6 +27,7 @@ from tests.supply.lockfile import (
     input_file,
     installed_versions,
     makefile_list,
+    makefile_value,
     read_lock,
 )
 
@@ -128,6 +133,19 @@ def test_the_deploy_lock_holds_none_of_the_function_runtime() -> None:
     function_only = set(direct_requirements(input_file(FUNCTION_LOCK)))
     for lock in DEPLOY_LOCKS:
         assert set(read_lock(lock)) & function_only == set(), relative(lock)
+
+
+def test_the_locks_are_resolved_for_every_python_the_code_runs_on() -> None:
+    # Universal locks hold for LOCK_PYTHON_VERSION and newer: the oldest Python the repository
+    # supports (the tests' 3.11) and the function's runtime (python312) must both be covered.
+    resolved_from = Version(makefile_value("LOCK_PYTHON_VERSION"))
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]
+    assert SpecifierSet(project["requires-python"]) == SpecifierSet(f">={resolved_from}")
+    digits = FUNCTION_RUNTIME.removeprefix("python")  # python312 -> 3.12
+    runtime = Version(f"{digits[0]}.{digits[1:]}")
+    assert runtime >= resolved_from
+    # and lock-check downloads the function's wheels for that runtime
+    assert Version(makefile_value("FUNCTION_RUNTIME_PYTHON")) == runtime
 
 
 def test_the_function_lock_names_the_framework_where_the_buildpack_looks_for_it() -> None:
