@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -64,6 +65,8 @@ BUCKET: Final = "gcp:storage/bucket:Bucket"
 SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
 HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
 SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
+CLOUD_RUN_V2_SERVICE: Final = "gcp:cloudrunv2/service:Service"
+CLOUD_RUN_V1_SERVICE: Final = "gcp:cloudrun/service:Service"
 ALERT_POLICY: Final = "gcp:monitoring/alertPolicy:AlertPolicy"
 # Legacy object/bucket ACL resources: an ACL entity of allUsers makes data public as surely as IAM.
 STORAGE_ACL_ENTITY_TYPES: Final = frozenset(
@@ -82,9 +85,50 @@ STORAGE_ACL_LIST_TYPES: Final = frozenset(
 )
 
 INTERNAL_ONLY: Final = "ALLOW_INTERNAL_ONLY"
+# Cloud Run ingress that is not open to the internet: internal sources only, or those plus an
+# external Application Load Balancer (where Cloud Armor or IAP can stand). Unset means all traffic.
+CLOUD_RUN_V2_RESTRICTED_INGRESS: Final = frozenset(
+    {"INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"}
+)
+CLOUD_RUN_V1_INGRESS_ANNOTATION: Final = "run.googleapis.com/ingress"
+CLOUD_RUN_V1_RESTRICTED_INGRESS: Final = frozenset(
+    {"internal", "internal-and-cloud-load-balancing"}
+)
 PRIMITIVE_ROLES: Final = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 PUBLIC_MEMBERS: Final = frozenset({"allusers", "allauthenticatedusers"})
 _IAM_TYPE_SUFFIXES: Final = ("iammember", "iambinding", "iampolicy")
+
+# IAM on the whole project: every grant there reaches every resource of the project, so only these
+# roles may be granted there, each because its permission exists on no narrower resource:
+# - logging.logWriter: logging.logEntries.create is granted on projects, folders or organizations only;
+# - storage.objectViewer with a condition that names buckets (resource.name), for a bucket that does
+#   not exist before the first deploy (Cloud Functions' gcf-v2-sources bucket).
+# Everything else (admin roles, serviceAccountUser, serviceAccountTokenCreator, ...) goes on the
+# resource that needs it. A stack that must grant another project role says so here, with its reason.
+PROJECT_IAM_TYPES: Final = frozenset(
+    {
+        "gcp:projects/iAMMember:IAMMember",
+        "gcp:projects/iAMBinding:IAMBinding",
+        "gcp:projects/iAMPolicy:IAMPolicy",
+    }
+)
+PROJECT_ROLES: Final = frozenset({"roles/logging.logWriter"})
+PROJECT_ROLES_IF_BUCKET_CONDITION: Final = frozenset({"roles/storage.objectViewer"})
+PROJECT_ROLES_TEXT: Final = (
+    f"{', '.join(sorted(PROJECT_ROLES))}, and "
+    f"{', '.join(sorted(PROJECT_ROLES_IF_BUCKET_CONDITION))} conditioned to named buckets"
+)
+# A condition scopes a storage grant to buckets when it tests resource.name against bucket names
+# (IAM conditions, resource attributes: projects/_/buckets/BUCKET[/objects/OBJECT]).
+_BUCKET_RESOURCE_PREFIX: Final = "projects/_/buckets/"
+# Above the project: the stack grants nothing on folders or the organization.
+ABOVE_PROJECT_IAM_TYPES: Final = frozenset(
+    {
+        f"gcp:{level}/{kind}"
+        for level in ("folder", "organizations")
+        for kind in ("iAMMember:IAMMember", "iAMBinding:IAMBinding", "iAMPolicy:IAMPolicy")
+    }
+)
 
 
 # --- Property access -----------------------------------------------------------------------------
@@ -220,6 +264,85 @@ def primitive_role_violations(props: Props) -> list[str]:
     return violations
 
 
+def _grants(props: Props) -> tuple[list[tuple[Any, Any, str]], list[str]]:
+    """(role, condition, where) of a member/binding's own grant and of each policyData binding."""
+    grants = [(_lookup(props, "role"), _lookup(props, "condition"), "role")]
+    bindings, violations = _policy_data_bindings(props)
+    grants += [
+        (binding.get("role"), binding.get("condition"), "policyData binding role")
+        for binding in bindings
+    ]
+    return grants, violations
+
+
+def _scopes_to_buckets(condition: Any) -> bool | None:
+    """Whether an IAM condition limits a grant to named buckets; None while it is unknown."""
+    expression = _lookup(condition, "expression")
+    if condition is UNKNOWN or expression is UNKNOWN:
+        return None
+    return (
+        isinstance(expression, str)
+        and "resource.name" in expression
+        and _BUCKET_RESOURCE_PREFIX in expression
+    )
+
+
+def project_role_violations(props: Props) -> list[str]:
+    """Project-level IAM grants only the roles PROJECT_ROLES and PROJECT_ROLES_IF_BUCKET_CONDITION allow."""
+    grants, violations = _grants(props)
+    for role, condition, where in grants:
+        if not isinstance(role, str) or role in PROJECT_ROLES:
+            continue  # unknown in preview (judged at `pulumi up`), or allowed as it is
+        if role in PROJECT_ROLES_IF_BUCKET_CONDITION:
+            if _scopes_to_buckets(condition) is False:
+                violations.append(
+                    f"{where} {role!r} is granted on the whole project without a condition on "
+                    f"resource.name naming its buckets ({_BUCKET_RESOURCE_PREFIX}BUCKET); expected it "
+                    "on the bucket, or conditioned to that bucket when the bucket cannot be named yet"
+                )
+            continue
+        violations.append(
+            f"{where} {role!r} is granted on the whole project, which reaches every resource in "
+            f"it; expected it on the resource that needs it (the project allows only {PROJECT_ROLES_TEXT})"
+        )
+    return violations
+
+
+def above_project_iam_violations(_props: Props) -> list[str]:
+    """The stack grants nothing on folders or the organization."""
+    return [
+        "IAM on a folder or the organization reaches every project beneath it; expected grants "
+        "on the stack's own resources"
+    ]
+
+
+def cloud_run_v2_ingress_violations(props: Props) -> list[str]:
+    """A Cloud Run service is not open to the internet (missing ingress means INGRESS_TRAFFIC_ALL)."""
+    ingress = _lookup(props, "ingress")
+    if ingress is UNKNOWN or ingress in CLOUD_RUN_V2_RESTRICTED_INGRESS:
+        return []
+    found = (
+        "missing (Cloud Run defaults to INGRESS_TRAFFIC_ALL)" if ingress is None else repr(ingress)
+    )
+    return [
+        f"ingress is {found}; expected one of {sorted(CLOUD_RUN_V2_RESTRICTED_INGRESS)} so that "
+        "the service is not reachable from the whole internet"
+    ]
+
+
+def cloud_run_v1_ingress_violations(props: Props) -> list[str]:
+    """The same for a v1 service, whose ingress is an annotation (missing means "all")."""
+    annotations = _lookup(props, "metadata", "annotations")
+    ingress = _lookup(annotations, CLOUD_RUN_V1_INGRESS_ANNOTATION)
+    if ingress is UNKNOWN or ingress in CLOUD_RUN_V1_RESTRICTED_INGRESS:
+        return []
+    found = "missing (Cloud Run defaults to 'all')" if ingress is None else repr(ingress)
+    return [
+        f"metadata.annotations[{CLOUD_RUN_V1_INGRESS_ANNOTATION!r}] is {found}; expected one of "
+        f"{sorted(CLOUD_RUN_V1_RESTRICTED_INGRESS)}"
+    ]
+
+
 def public_member_violations(props: Props) -> list[str]:
     """IAM grants never name allUsers or allAuthenticatedUsers."""
     members = [(member, "member") for member in _strings(_lookup(props, "member"))] + [
@@ -266,16 +389,54 @@ def hmac_key_violations(_props: Props) -> list[str]:
     ]
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _audience_violations(audience: Any, endpoint: Any) -> list[str]:
+    """The token names, as its audience, the endpoint (scheme and host) it is pushed to.
+
+    Left unset, Pub/Sub uses the push endpoint; set explicitly, the audience the receiver checks is
+    part of the reviewed config. One naming another host would hand that host tokens it could
+    replay against the endpoint the audience names.
+    """
+    if not _is_set(audience):
+        return [
+            "pushConfig.oidcToken.audience is missing; expected the URL of the endpoint the token "
+            "is for (the function's URI), so the audience the endpoint checks is explicit"
+        ]
+    known = isinstance(audience, str) and isinstance(endpoint, str)  # else judged at `pulumi up`
+    if known and _origin(audience) != _origin(endpoint):
+        return [
+            f"pushConfig.oidcToken.audience {audience!r} names another endpoint than "
+            f"pushConfig.pushEndpoint {endpoint!r}; expected the URL the messages are pushed "
+            "to, so no other host receives tokens meant for it"
+        ]
+    return []
+
+
 def push_subscription_violations(props: Props) -> list[str]:
-    """Push subscriptions send an OIDC token and dead-letter what they cannot deliver."""
+    """Push subscriptions send an OIDC token for a named audience and dead-letter what fails."""
     push_config = _lookup(props, "pushConfig")
     if push_config is UNKNOWN or not _is_set(push_config):
         return []  # a pull subscription (or not knowable yet)
     violations = []
-    if not _is_set(_lookup(push_config, "oidcToken", "serviceAccountEmail")):
+    oidc_token = _lookup(push_config, "oidcToken")
+    if not _is_set(oidc_token):
         violations.append(
-            "pushConfig.oidcToken.serviceAccountEmail is missing; expected an OIDC token for a "
-            "dedicated invoker service account so the endpoint can require authentication"
+            "pushConfig.oidcToken is missing; expected an OIDC token (serviceAccountEmail of a "
+            "dedicated invoker account, audience the endpoint) so the endpoint can require "
+            "authentication"
+        )
+    else:
+        if not _is_set(_lookup(oidc_token, "serviceAccountEmail")):
+            violations.append(
+                "pushConfig.oidcToken.serviceAccountEmail is missing; expected an OIDC token for a "
+                "dedicated invoker service account so the endpoint can require authentication"
+            )
+        violations += _audience_violations(
+            _lookup(oidc_token, "audience"), _lookup(push_config, "pushEndpoint")
         )
     if not _is_set(_lookup(props, "deadLetterPolicy", "deadLetterTopic")):
         violations.append(
@@ -356,6 +517,18 @@ POLICIES: list[ResourceValidationPolicy] = [
         function_v1_ingress_violations,
     ),
     _resource_policy(
+        "cloud-run-restricted-ingress",
+        "Cloud Run services are not open to all traffic (ingress; unset means INGRESS_TRAFFIC_ALL).",
+        _one_of(CLOUD_RUN_V2_SERVICE),
+        cloud_run_v2_ingress_violations,
+    ),
+    _resource_policy(
+        "cloud-run-v1-restricted-ingress",
+        "Cloud Run v1 services carry a restricted run.googleapis.com/ingress annotation (unset: all).",
+        _one_of(CLOUD_RUN_V1_SERVICE),
+        cloud_run_v1_ingress_violations,
+    ),
+    _resource_policy(
         "buckets-uniform-access-and-public-access-prevention",
         "Buckets use uniform bucket-level access and enforced public access prevention.",
         _one_of(BUCKET),
@@ -366,6 +539,19 @@ POLICIES: list[ResourceValidationPolicy] = [
         "IAM members, bindings and policies never grant roles/owner, roles/editor or roles/viewer.",
         is_iam_resource_type,
         primitive_role_violations,
+    ),
+    _resource_policy(
+        "iam-project-roles-allow-list",
+        f"Project-level IAM grants only {PROJECT_ROLES_TEXT}; everything else goes on the "
+        "resource that needs it.",
+        lambda resource_type: resource_type in PROJECT_IAM_TYPES,
+        project_role_violations,
+    ),
+    _resource_policy(
+        "iam-nothing-above-the-project",
+        "No IAM grants on folders or the organization.",
+        lambda resource_type: resource_type in ABOVE_PROJECT_IAM_TYPES,
+        above_project_iam_violations,
     ),
     _resource_policy(
         "iam-no-public-members",
@@ -393,7 +579,8 @@ POLICIES: list[ResourceValidationPolicy] = [
     ),
     _resource_policy(
         "push-subscriptions-oidc-and-dead-letter",
-        "Push subscriptions send an OIDC token and have a dead-letter topic.",
+        "Push subscriptions send an OIDC token (invoker account and audience) and have a "
+        "dead-letter topic.",
         _one_of(SUBSCRIPTION),
         push_subscription_violations,
     ),

@@ -81,7 +81,11 @@ def test_values_unknown_in_preview_yield_no_diagnostic_at_all(analyzer: Any) -> 
     props = {
         "pushConfig": {
             "pushEndpoint": UNKNOWN_STRING_VALUE,
-            "oidcToken": {"serviceAccountEmail": UNKNOWN_STRING_VALUE},
+            # As the stack declares it: the invoker's email and the function's URI, both unknown.
+            "oidcToken": {
+                "serviceAccountEmail": UNKNOWN_STRING_VALUE,
+                "audience": UNKNOWN_STRING_VALUE,
+            },
         },
         "deadLetterPolicy": {"deadLetterTopic": UNKNOWN_STRING_VALUE},
     }

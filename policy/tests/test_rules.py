@@ -25,6 +25,13 @@ PROJECT = "ai-service-dev"
 RUNTIME_SA = f"serviceAccount:ai-service-sa@{PROJECT}.iam.gserviceaccount.com"
 INVOKER_EMAIL = f"ai-service-invoker@{PROJECT}.iam.gserviceaccount.com"
 PUBSUB_AGENT = "serviceAccount:service-123@gcp-sa-pubsub.iam.gserviceaccount.com"
+BUILD_SA = f"serviceAccount:ai-service-build@{PROJECT}.iam.gserviceaccount.com"
+FUNCTION_URI = "https://ai-service-image-labeling-abc-ew.a.run.app"
+# The stack's one conditioned project grant: the build reads the bucket Cloud Functions creates.
+GCF_SOURCES_CONDITION = {
+    "title": "gcf-v2-sources-only",
+    "expression": 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-123-europe-west1/")',
+}
 
 FUNCTION_V2 = "gcp:cloudfunctionsv2/function:Function"
 FUNCTION_V1 = "gcp:cloudfunctions/function:Function"
@@ -54,6 +61,23 @@ IAM_POLICY_TYPES = [
     "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
     "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
 ]
+PROJECT_IAM_TYPES = sorted(rules.PROJECT_IAM_TYPES)
+ABOVE_PROJECT_IAM_TYPES = sorted(rules.ABOVE_PROJECT_IAM_TYPES)
+# Grants on one resource (a topic, a bucket, a service, an account): no project-scope rule applies.
+RESOURCE_IAM_TYPES = [
+    resource_type
+    for resource_type in IAM_MEMBER_TYPES + IAM_BINDING_TYPES + IAM_POLICY_TYPES
+    if resource_type not in rules.PROJECT_IAM_TYPES | rules.ABOVE_PROJECT_IAM_TYPES
+]
+
+
+def scope_policies(resource_type: str) -> set[str]:
+    """The policies that judge where a grant is made, besides what it grants."""
+    if resource_type in rules.PROJECT_IAM_TYPES:
+        return {"iam-project-roles-allow-list"}
+    if resource_type in rules.ABOVE_PROJECT_IAM_TYPES:
+        return {"iam-nothing-above-the-project"}
+    return set()
 
 
 # --- Good resources, as our stack declares them --------------------------------------------------
@@ -87,8 +111,8 @@ def good_push_subscription() -> dict[str, Any]:
         "topic": "user-service-new-image",
         "ackDeadlineSeconds": 60,
         "pushConfig": {
-            "pushEndpoint": "https://ai-service-image-labeling-abc-ew.a.run.app",
-            "oidcToken": {"serviceAccountEmail": INVOKER_EMAIL},
+            "pushEndpoint": FUNCTION_URI,
+            "oidcToken": {"serviceAccountEmail": INVOKER_EMAIL, "audience": FUNCTION_URI},
         },
         "deadLetterPolicy": {
             "deadLetterTopic": f"projects/{PROJECT}/topics/ai-service-dead-letter",
@@ -146,6 +170,18 @@ def good_stack() -> list[tuple[str, dict[str, Any]]]:
         (
             "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
             {"role": "roles/artifactregistry.writer", "member": RUNTIME_SA},
+        ),
+        (
+            "gcp:projects/iAMMember:IAMMember",
+            {"role": "roles/logging.logWriter", "member": BUILD_SA},
+        ),
+        (
+            "gcp:projects/iAMMember:IAMMember",
+            {
+                "role": "roles/storage.objectViewer",
+                "member": BUILD_SA,
+                "condition": GCF_SOURCES_CONDITION,
+            },
         ),
         ("pulumi:providers:gcp", {"project": PROJECT}),
     ]
@@ -278,7 +314,9 @@ def test_iam_member_with_primitive_role_is_a_violation(resource_type: str, role:
 @pytest.mark.parametrize("resource_type", IAM_BINDING_TYPES)
 def test_iam_binding_with_primitive_role_is_a_violation(resource_type: str) -> None:
     props = {"role": "roles/editor", "members": [RUNTIME_SA]}
-    assert judge(resource_type, props).keys() == {"iam-no-primitive-roles"}
+    assert judge(resource_type, props).keys() == {"iam-no-primitive-roles"} | scope_policies(
+        resource_type
+    )
 
 
 @pytest.mark.parametrize("resource_type", IAM_POLICY_TYPES)
@@ -294,8 +332,8 @@ def test_iam_policy_data_with_primitive_role_is_a_violation(resource_type: str) 
     assert "roles/owner" in message
 
 
-@pytest.mark.parametrize("resource_type", IAM_MEMBER_TYPES + IAM_BINDING_TYPES)
-def test_iam_grant_of_a_predefined_role_passes(resource_type: str) -> None:
+@pytest.mark.parametrize("resource_type", RESOURCE_IAM_TYPES)
+def test_iam_grant_of_a_predefined_role_on_a_resource_passes(resource_type: str) -> None:
     props = {"role": "roles/pubsub.publisher", "member": RUNTIME_SA, "members": [RUNTIME_SA]}
     assert judge(resource_type, props) == {}
 
@@ -324,7 +362,9 @@ def test_iam_member_granting_to_the_public_is_a_violation(member: str, resource_
 @pytest.mark.parametrize("resource_type", IAM_BINDING_TYPES)
 def test_iam_binding_with_a_public_member_is_a_violation(resource_type: str) -> None:
     props = {"role": "roles/storage.objectViewer", "members": [RUNTIME_SA, "allAuthenticatedUsers"]}
-    assert judge(resource_type, props).keys() == {"iam-no-public-members"}
+    assert judge(resource_type, props).keys() == {"iam-no-public-members"} | scope_policies(
+        resource_type
+    )
 
 
 @pytest.mark.parametrize("resource_type", IAM_POLICY_TYPES)
@@ -338,7 +378,8 @@ def test_iam_policy_data_with_a_public_member_is_a_violation(resource_type: str)
 
 def test_iam_policy_data_with_named_members_passes() -> None:
     policy_data = {"bindings": [{"role": "roles/run.invoker", "members": [RUNTIME_SA]}]}
-    assert judge("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": json.dumps(policy_data)}) == {}
+    props = {"policyData": json.dumps(policy_data)}
+    assert judge("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", props) == {}
 
 
 @pytest.mark.parametrize(
@@ -362,6 +403,102 @@ def test_storage_acl_granting_to_the_public_is_a_violation(
 def test_storage_acl_for_a_named_entity_passes() -> None:
     props = {"roleEntities": [f"READER:user-{INVOKER_EMAIL}"]}
     assert judge("gcp:storage/bucketACL:BucketACL", props) == {}
+
+
+# --- IAM: project-level roles from an allow-list -------------------------------------------------
+
+# Broad or escalating roles the CI deployer or a stack must never hold on the whole project (issue
+# 17), and narrow ones that still belong on their resource.
+REFUSED_PROJECT_ROLES = [
+    "roles/iam.serviceAccountAdmin",
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/iam.securityAdmin",
+    "roles/storage.admin",
+    "roles/pubsub.admin",
+    "roles/run.admin",
+    "roles/cloudfunctions.admin",
+    "roles/artifactregistry.admin",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/storage.objectAdmin",
+    "roles/pubsub.publisher",
+    "roles/run.invoker",
+    "roles/datastore.user",
+    f"projects/{PROJECT}/roles/deployer",
+]
+
+
+def project_grants(role: str, condition: dict[str, Any] | None = None) -> list[tuple[str, dict]]:
+    """The same grant as a project IAMMember, IAMBinding and IAMPolicy (policyData)."""
+    conditioned = {"condition": condition} if condition is not None else {}
+    binding = {"role": role, "members": [BUILD_SA], **conditioned}
+    return [
+        ("gcp:projects/iAMMember:IAMMember", {"role": role, "member": BUILD_SA, **conditioned}),
+        ("gcp:projects/iAMBinding:IAMBinding", binding),
+        ("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": json.dumps({"bindings": [binding]})}),
+    ]
+
+
+@pytest.mark.parametrize("role", REFUSED_PROJECT_ROLES)
+def test_a_role_outside_the_allow_list_on_the_whole_project_is_a_violation(role: str) -> None:
+    for resource_type, props in project_grants(role):
+        [message] = violations("iam-project-roles-allow-list", resource_type, props)
+        assert role in message, resource_type
+        assert "on the resource that needs it" in message
+
+
+@pytest.mark.parametrize("role", ["roles/iam.serviceAccountAdmin", "roles/storage.admin"])
+def test_a_bucket_condition_does_not_admit_a_role_outside_the_allow_list(role: str) -> None:
+    for resource_type, props in project_grants(role, GCF_SOURCES_CONDITION):
+        assert violations("iam-project-roles-allow-list", resource_type, props), resource_type
+
+
+def test_log_writing_may_be_granted_on_the_project() -> None:
+    for resource_type, props in project_grants("roles/logging.logWriter"):
+        assert judge(resource_type, props) == {}, resource_type
+
+
+def test_object_reading_conditioned_to_a_bucket_may_be_granted_on_the_project() -> None:
+    for resource_type, props in project_grants("roles/storage.objectViewer", GCF_SOURCES_CONDITION):
+        assert judge(resource_type, props) == {}, resource_type
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        None,
+        {"title": "until-2027", "expression": 'request.time < timestamp("2027-01-01T00:00:00Z")'},
+        {"title": "empty", "expression": ""},
+    ],
+)
+def test_object_reading_on_the_whole_project_without_a_bucket_condition_is_a_violation(
+    condition: dict[str, Any] | None,
+) -> None:
+    for resource_type, props in project_grants("roles/storage.objectViewer", condition):
+        [message] = violations("iam-project-roles-allow-list", resource_type, props)
+        assert "resource.name" in message, resource_type
+
+
+def test_project_grants_unknown_during_preview_are_judged_at_up() -> None:
+    member = "gcp:projects/iAMMember:IAMMember"
+    assert judge(member, {"role": UNKNOWN_STRING_VALUE, "member": BUILD_SA}) == {}
+    conditioned = {"role": "roles/storage.objectViewer", "member": BUILD_SA}
+    assert judge(member, conditioned | {"condition": UNKNOWN_OBJECT_VALUE}) == {}
+    unknown_expression = {"title": "gcf-v2-sources-only", "expression": UNKNOWN_STRING_VALUE}
+    assert judge(member, conditioned | {"condition": unknown_expression}) == {}
+
+
+@pytest.mark.parametrize("resource_type", ABOVE_PROJECT_IAM_TYPES)
+def test_any_grant_on_a_folder_or_the_organization_is_a_violation(resource_type: str) -> None:
+    props = {"role": "roles/logging.logWriter", "member": BUILD_SA, "members": [BUILD_SA]}
+    assert judge(resource_type, props).keys() == {"iam-nothing-above-the-project"}
+
+
+@pytest.mark.parametrize("role", ["roles/iam.serviceAccountTokenCreator", "roles/storage.admin"])
+def test_the_allow_list_leaves_grants_on_one_resource_alone(role: str) -> None:
+    for resource_type in RESOURCE_IAM_TYPES:
+        props = {"role": role, "member": PUBSUB_AGENT, "members": [PUBSUB_AGENT]}
+        assert "iam-project-roles-allow-list" not in judge(resource_type, props), resource_type
 
 
 # --- No service-account keys ---------------------------------------------------------------------
@@ -397,9 +534,40 @@ def test_push_subscription_without_oidc_token_is_a_violation() -> None:
 
 def test_push_subscription_oidc_token_without_service_account_is_a_violation() -> None:
     props = good_push_subscription()
-    props["pushConfig"]["oidcToken"] = {"audience": "https://example.com"}
+    props["pushConfig"]["oidcToken"] = {"audience": FUNCTION_URI}
     [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
     assert "serviceAccountEmail" in message
+
+
+def test_push_subscription_oidc_token_without_audience_is_a_violation() -> None:
+    props = good_push_subscription()
+    del props["pushConfig"]["oidcToken"]["audience"]
+    [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
+    assert "oidcToken.audience" in message
+
+
+@pytest.mark.parametrize(
+    "audience",
+    ["https://attacker.example", "http://ai-service-image-labeling-abc-ew.a.run.app"],
+)
+def test_push_subscription_token_for_another_endpoint_is_a_violation(audience: str) -> None:
+    props = good_push_subscription()
+    props["pushConfig"]["oidcToken"]["audience"] = audience
+    [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
+    assert "names another endpoint" in message
+
+
+def test_push_subscription_audience_may_name_the_endpoint_without_its_path() -> None:
+    props = good_push_subscription()
+    props["pushConfig"]["pushEndpoint"] = f"{FUNCTION_URI}/push?source=pubsub"
+    assert judge(SUBSCRIPTION, props) == {}
+
+
+def test_push_subscription_oidc_token_with_empty_audience_is_a_violation() -> None:
+    props = good_push_subscription()
+    props["pushConfig"]["oidcToken"]["audience"] = ""
+    [message] = violations("push-subscriptions-oidc-and-dead-letter", SUBSCRIPTION, props)
+    assert "oidcToken.audience" in message
 
 
 @pytest.mark.parametrize("dead_letter_policy", [None, {}, {"maxDeliveryAttempts": 5}])
@@ -422,6 +590,73 @@ def test_push_subscription_without_either_reports_both() -> None:
 
 def test_pull_subscription_needs_neither() -> None:
     assert judge(SUBSCRIPTION, {"topic": "ai-service-image-labeled"}) == {}
+
+
+# --- Cloud Run services: no unrestricted ingress -------------------------------------------------
+
+CLOUD_RUN_V2 = "gcp:cloudrunv2/service:Service"
+CLOUD_RUN_V1 = "gcp:cloudrun/service:Service"
+V1_INGRESS = "run.googleapis.com/ingress"
+
+
+def cloud_run_v2_service(**settings: Any) -> dict[str, Any]:
+    return {
+        "name": "user-service",
+        "location": "europe-west1",
+        "template": {"containers": [{"image": "europe-docker.pkg.dev/p/r/user-service:1"}]},
+        **settings,
+    }
+
+
+def cloud_run_v1_service(annotations: dict[str, Any] | None) -> dict[str, Any]:
+    metadata = {} if annotations is None else {"metadata": {"annotations": annotations}}
+    return {
+        "name": "user-service",
+        "location": "europe-west1",
+        "template": {"spec": {"containers": [{"image": "gcr.io/p/user-service:1"}]}},
+        **metadata,
+    }
+
+
+@pytest.mark.parametrize(
+    "ingress", ["INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"]
+)
+def test_cloud_run_service_with_restricted_ingress_passes(ingress: str) -> None:
+    assert judge(CLOUD_RUN_V2, cloud_run_v2_service(ingress=ingress)) == {}
+
+
+def test_cloud_run_service_open_to_all_traffic_is_a_violation() -> None:
+    props = cloud_run_v2_service(ingress="INGRESS_TRAFFIC_ALL")
+    [message] = violations("cloud-run-restricted-ingress", CLOUD_RUN_V2, props)
+    assert "INGRESS_TRAFFIC_ALL" in message
+
+
+def test_cloud_run_service_without_ingress_is_a_violation_because_it_means_all_traffic() -> None:
+    [message] = violations("cloud-run-restricted-ingress", CLOUD_RUN_V2, cloud_run_v2_service())
+    assert "missing" in message
+    assert "INGRESS_TRAFFIC_ALL" in message
+
+
+@pytest.mark.parametrize("ingress", ["internal", "internal-and-cloud-load-balancing"])
+def test_cloud_run_v1_service_with_restricted_ingress_annotation_passes(ingress: str) -> None:
+    assert judge(CLOUD_RUN_V1, cloud_run_v1_service({V1_INGRESS: ingress})) == {}
+
+
+@pytest.mark.parametrize(
+    "annotations", [{V1_INGRESS: "all"}, {"run.googleapis.com/description": "x"}, {}, None]
+)
+def test_cloud_run_v1_service_without_restricted_ingress_is_a_violation(
+    annotations: dict[str, Any] | None,
+) -> None:
+    props = cloud_run_v1_service(annotations)
+    [message] = violations("cloud-run-v1-restricted-ingress", CLOUD_RUN_V1, props)
+    assert V1_INGRESS in message
+
+
+def test_cloud_run_ingress_unknown_during_preview_is_judged_at_up() -> None:
+    assert judge(CLOUD_RUN_V2, cloud_run_v2_service(ingress=UNKNOWN_STRING_VALUE)) == {}
+    assert judge(CLOUD_RUN_V1, cloud_run_v1_service({V1_INGRESS: UNKNOWN_STRING_VALUE})) == {}
+    assert judge(CLOUD_RUN_V1, {"metadata": {"annotations": UNKNOWN_OBJECT_VALUE}}) == {}
 
 
 # --- Alert policies ------------------------------------------------------------------------------
@@ -501,7 +736,7 @@ def test_alert_documentation_unknown_in_preview_is_not_judged() -> None:
         ),
         (
             "gcp:projects/iAMBinding:IAMBinding",
-            {"role": "roles/x", "members": [UNKNOWN_STRING_VALUE]},
+            {"role": "roles/logging.logWriter", "members": [UNKNOWN_STRING_VALUE]},
         ),
         ("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": UNKNOWN_STRING_VALUE}),
         (SUBSCRIPTION, {"pushConfig": UNKNOWN_OBJECT_VALUE}),
@@ -509,7 +744,12 @@ def test_alert_documentation_unknown_in_preview_is_not_judged() -> None:
             SUBSCRIPTION,
             good_push_subscription()
             | {
-                "pushConfig": {"oidcToken": {"serviceAccountEmail": UNKNOWN_STRING_VALUE}},
+                "pushConfig": {
+                    "oidcToken": {
+                        "serviceAccountEmail": UNKNOWN_STRING_VALUE,
+                        "audience": UNKNOWN_STRING_VALUE,
+                    }
+                },
                 "deadLetterPolicy": {"deadLetterTopic": UNKNOWN_STRING_VALUE},
             },
         ),
@@ -546,6 +786,8 @@ def test_policies_ignore_unrelated_resource_types(policy: ResourceValidationPoli
         "role": "roles/owner",
         "member": "allUsers",
         "ingressSettings": "ALLOW_ALL",
+        "ingress": "INGRESS_TRAFFIC_ALL",
+        "metadata": {"annotations": {"run.googleapis.com/ingress": "all"}},
         "pushConfig": {"pushEndpoint": "https://x"},
     }
     assert run_policy(policy, "gcp:pubsub/topic:Topic", bad_everything) == []

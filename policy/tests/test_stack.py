@@ -37,6 +37,7 @@ def test_stack_registers_the_resources_the_pack_guards(
         "gcp:storage/bucket:Bucket",
         "gcp:pubsub/subscription:Subscription",
         "gcp:monitoring/alertPolicy:AlertPolicy",
+        "gcp:projects/iAMMember:IAMMember",  # judged against the project allow-list
     }
     assert guarded <= types, f"the stack no longer registers {guarded - types}"
     assert any(resource["inputs"].get("pushConfig") for resource in stack_resources)
