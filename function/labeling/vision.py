@@ -30,7 +30,7 @@ SAFE_SEARCH_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
 SCORE_DIGITS = 6  # Vision scores are float32: six decimals keep every significant digit, no noise
 
 # Our feature names are Vision's own.
-_FEATURE_TYPES = {feature: vision_v1.Feature.Type[feature.value] for feature in Feature}
+_FEATURE_TYPES = {feature: getattr(vision_v1.Feature.Type, feature.value) for feature in Feature}
 
 _REQUEST_PB = vision_v1.AnnotateImageRequest.pb()
 

@@ -15,7 +15,7 @@ import pytest
 
 from labeling.logs import log_outcome
 from tests.infra import provider_schema
-from tests.infra.harness import PROJECT_ID, ProgramRun, Registration, run_program
+from tests.infra.harness import PROJECT_ID, REPOSITORY, ProgramRun, Registration, run_program
 
 METRIC = "gcp:logging/metric:Metric"
 POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -53,7 +53,7 @@ CUSTOM = {
     "alertRetryDurationSeconds": "1200",
     "alertServerErrorsPerMinute": "30",
     "alertServerErrorDurationSeconds": "180",
-    "runbookUrl": "https://git.example.com/ai-service/README.md#runbook",
+    "runbookUrl": "https://git.example.com/ai-service/docs/runbook.md",
 }
 
 
@@ -349,23 +349,52 @@ def test_the_5xx_alert_counts_only_5xx_answers_of_the_function(default_run: Prog
     assert aggregation["crossSeriesReducer"] == "REDUCE_SUM"
 
 
-def test_every_alert_tells_the_on_call_what_it_means_and_links_the_runbook(
+def anchor(policy: Registration, runbook_url: str) -> str:
+    """The runbook section an alert links to (its documentation's one link)."""
+    [link] = policy.inputs["documentation"]["links"]
+    url: str = link["url"]
+    page, _, section = url.partition("#")
+    assert page == runbook_url, policy.urn
+    return section
+
+
+def test_every_alert_says_what_it_means_what_to_do_first_and_links_its_runbook_section(
     default_run: ProgramRun, custom_run: ProgramRun
 ) -> None:
     for run, url in [
-        (default_run, "https://github.com/bike-sharing/ai-service/blob/main/README.md#runbook"),
+        (default_run, "https://github.com/bike-sharing/ai-service/blob/main/docs/runbook.md"),
         (custom_run, CUSTOM["runbookUrl"]),
     ]:
-        for policy in run.of_type(POLICY):
+        policies = run.of_type(POLICY)
+        for policy in policies:
             documentation = policy.inputs["documentation"]
+            content = documentation["content"]
             assert documentation["mimeType"] == "text/markdown", policy.urn
-            assert "What it means" in documentation["content"], policy.urn
-            assert "What to do" in documentation["content"], policy.urn
-            assert url in documentation["content"], policy.urn
-            assert [link["url"] for link in documentation["links"]] == [url], policy.urn
+            assert "What it means" in content, policy.urn
+            assert "What to do first" in content, policy.urn
+            assert "`gcloud " in content, f"{policy.urn}: no concrete first command"
+            assert f"{url}#{anchor(policy, url)}" in content, policy.urn
             assert documentation["subject"], policy.urn
             assert policy.inputs["severity"] in ("ERROR", "WARNING"), policy.urn
-            assert len(documentation["content"]) <= 8192, policy.urn
+            assert len(content) <= 8192, policy.urn
+        assert len({anchor(policy, url) for policy in policies}) == len(policies)
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lowercase, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_links_a_section_that_exists_in_the_one_runbook(
+    default_run: ProgramRun,
+) -> None:
+    runbook = (REPOSITORY / "docs" / "runbook.md").read_text()
+    headings = {github_anchor(text) for text in re.findall(r"^#+ (.+)$", runbook, re.MULTILINE)}
+    url = "https://github.com/bike-sharing/ai-service/blob/main/docs/runbook.md"
+    for policy in default_run.of_type(POLICY):
+        assert anchor(policy, url) in headings, (
+            f"{policy.urn} links #{anchor(policy, url)}, which docs/runbook.md has no heading for"
+        )
 
 
 def test_the_dead_letter_runbook_names_the_subscription_to_pull_from(
