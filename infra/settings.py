@@ -55,7 +55,7 @@ class SettingsError(ValueError):
 class Boolean(Kind[bool]):
     # Exactly what Pulumi's typed boolean config accepts (pulumi.Config.get_bool: "true"/"True",
     # "false"/"False").
-    expected = "true or false (as Pulumi's boolean config)"
+    expected = "true or false (True/False too, as Pulumi's typed boolean config; not yes or 1)"
 
     def parse(self, text: str) -> bool:
         if text in ("true", "True", "false", "False"):
@@ -204,7 +204,7 @@ class Buckets:
             "",
             "Bucket the User-Service uploads images to and the function reads, in gcp:region.",
             feeds=function.BUCKET_NAME,
-            derived="<project>-ai-service-images",
+            derived="`<project>-ai-service-images`",
         ),
     ]
     source: Annotated[
@@ -214,7 +214,7 @@ class Buckets:
             BUCKET,
             "",
             "Bucket holding the function's source archives.",
-            derived="<project>-ai-service-source",
+            derived="`<project>-ai-service-source`",
         ),
     ]
     force_destroy: Annotated[
@@ -511,7 +511,7 @@ class Alerting:
             "runbookUrl",
             URL,
             "https://github.com/bike-sharing/ai-service/blob/main/docs/runbook.md",
-            "The runbook every alert links to, each at its own section (<runbookUrl>#<anchor>).",
+            "The runbook every alert links to, each at its own section (`<runbookUrl>#<anchor>`).",
         ),
     ]
 
