@@ -548,8 +548,8 @@ KEYS: tuple[Key[Any], ...] = tuple(key for section in SECTIONS for key in keys_o
 CONFIG_KEYS = tuple(key.name for key in KEYS)
 DEFAULTS: Mapping[str, str] = {key.name: key.default for key in KEYS}
 
-# Only what is surely not a project id: Google's own 6-30 character rule would refuse the short
-# ids test suites use ("proj", "p"), and the API reports a wrong id clearly enough.
+# Only what is surely not a project id; Google's own rules (6-30 characters, ...) are left to the
+# API, which reports a wrong id clearly enough.
 _NOT_A_PROJECT_ID = re.compile(r"[\sA-Z/]")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
