@@ -1,5 +1,5 @@
 """The JSON Schemas in contracts/ are valid, strict enough to mean something, what the function really
-publishes, and what the README's contract section says."""
+publishes, and what docs/contract.md (and the README's examples) say."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from tests.fakes.vision import FakeImage
 from tests.function.conftest import TOPIC_PATH, uri
 from tests.reliability.conftest import event, running_stack
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPOSITORY = Path(__file__).resolve().parents[2]
+CONTRACT_PAGE = REPOSITORY / "docs" / "contract.md"
 
 LABELED: dict[str, Any] = {
     "schema_version": "1.0",
@@ -64,10 +65,14 @@ FAILED: dict[str, Any] = {
 
 
 def contract_section() -> str:
-    text = README.read_text("utf-8")
-    found = re.search(r"<!-- section:contract -->(.*?)<!-- /section:contract -->", text, re.S)
-    assert found, "README.md has no contract section"
-    return found.group(1)
+    return CONTRACT_PAGE.read_text("utf-8")
+
+
+def json_examples(page: Path) -> list[Any]:
+    return [
+        json.loads(block)
+        for block in re.findall(r"```json\n(.*?)```", page.read_text("utf-8"), re.S)
+    ]
 
 
 def property_names(node: object) -> set[str]:
@@ -96,33 +101,38 @@ def test_each_contract_is_a_valid_draft_2020_12_schema(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [NEW_IMAGE, IMAGE_LABELED])
-def test_every_property_of_the_schemas_is_documented_in_the_readme_contract(name: str) -> None:
+def test_every_property_of_the_schemas_is_documented_in_the_contract_page(name: str) -> None:
     section = contract_section()
     missing = [
         prop
         for prop in sorted(property_names(schema(name)))
         if not re.search(rf"[`\"]{re.escape(prop)}[`\":]", section)
     ]
-    assert missing == [], f"README contract section does not mention {missing}"
+    assert missing == [], f"docs/contract.md does not mention {missing}"
 
 
-def test_every_error_code_of_the_result_schema_is_documented_in_the_readme_contract() -> None:
+def test_every_error_code_of_the_result_schema_is_documented_in_the_contract_page() -> None:
     section = contract_section()
     assert [code for code in error_codes() if f"`{code}`" not in section] == []
 
 
-def test_the_readme_contract_examples_validate_against_the_schemas() -> None:
-    blocks = [
-        json.loads(block) for block in re.findall(r"```json\n(.*?)```", contract_section(), re.S)
-    ]
+@pytest.mark.parametrize("page", ["README.md", "docs/contract.md"])
+def test_the_contract_examples_validate_against_the_schemas(page: str) -> None:
+    blocks = json_examples(REPOSITORY / page)
     requests = [block for block in blocks if set(block) <= {"id", "path"}]
     results = [block for block in blocks if "status" in block]
-    assert requests, "the contract section shows no new-image example"
-    assert {result["status"] for result in results} == {"labeled", "failed"}
+    assert requests, f"{page} shows no new-image example"
+    assert results, f"{page} shows no result example"
+    assert len(requests) + len(results) == len(blocks), f"{page} has a JSON block of neither kind"
     for request in requests:
-        assert problems(NEW_IMAGE, request) == []
+        assert problems(NEW_IMAGE, request) == [], request
     for result in results:
         assert problems(IMAGE_LABELED, result) == [], result
+
+
+def test_the_contract_page_shows_a_labeled_and_a_failed_result() -> None:
+    statuses = {block["status"] for block in json_examples(CONTRACT_PAGE) if "status" in block}
+    assert statuses == {"labeled", "failed"}
 
 
 @pytest.mark.parametrize(
