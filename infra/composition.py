@@ -10,7 +10,7 @@ from infra.apis import ProjectApis, ProjectApisArgs
 from infra.delivery import Delivery, DeliveryArgs
 from infra.identity import ServiceIdentities, ServiceIdentitiesArgs
 from infra.messaging import Messaging, MessagingArgs
-from infra.monitoring import Monitoring, MonitoringArgs
+from infra.monitoring.component import Monitoring, MonitoringArgs
 from infra.registry import FunctionRegistry, FunctionRegistryArgs
 from infra.serverless import LabelingFunction, LabelingFunctionArgs
 from infra.settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settings
@@ -19,36 +19,25 @@ from infra.storage import Storage, StorageArgs
 from infra.topology import topology
 
 
-def require_project_number(project: str, number: str | None) -> str:
-    """The project number, or a clear error (it names the Pub/Sub agent and gcf-v2-sources)."""
-    if not number:
-        raise pulumi.RunError(
-            f"gcp.organizations.get_project({project!r}) returned no project number; the stack "
-            "needs it for the Pub/Sub service agent (service-<number>@gcp-sa-pubsub...) and the "
-            "gcf-v2-sources bucket. A test's mocks must answer getProject with {'number': ...}."
-        )
-    return str(number)
-
-
 def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
     """Declares every resource; the returned mapping is what __main__ exports."""
-    archive = build_archive(settings.function_source, settings.archive_directory)
-    labels = dict(settings.labels)
+    archive = build_archive()
+    labels = settings.labels
 
     apis = ProjectApis(
         "apis",
         ProjectApisArgs(
-            project=settings.project, propagation_seconds=settings.api_propagation_seconds
+            project=settings.project, propagation_seconds=settings.propagation.api_seconds
         ),
     )
-    # The project number names the Pub/Sub service agent and the gcf-v2-sources bucket; the
-    # lookup goes through Cloud Resource Manager, so it waits for that API too.
+    # The project number names the gcf-v2-sources bucket the build reads from; the lookup goes
+    # through Cloud Resource Manager, so it waits for that API too.
     project_number = gcp.organizations.get_project_output(
         project_id=settings.project,
         opts=pulumi.InvokeOutputOptions(
             depends_on=list(apis.needed_by("cloudresourcemanager.googleapis.com"))
         ),
-    ).number.apply(lambda number: require_project_number(settings.project, number))
+    ).number
 
     identities = ServiceIdentities(
         "identity",
@@ -70,9 +59,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
         StorageArgs(
             project=settings.project,
             region=settings.region,
-            images_bucket_name=settings.images_bucket_name,
-            source_bucket_name=settings.source_bucket_name,
-            force_destroy=settings.force_destroy,
+            buckets=settings.buckets,
             archive=archive,
             labels=labels,
             depends_on=apis.needed_by("storage.googleapis.com"),
@@ -99,7 +86,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             images_bucket=storage.images_bucket,
             source_bucket=storage.source_bucket,
             repository=registry.repository,
-            propagation_seconds=settings.iam_propagation_seconds,
+            propagation_seconds=settings.propagation.iam_seconds,
             depends_on=apis.needed_by(
                 "cloudresourcemanager.googleapis.com",
                 "pubsub.googleapis.com",
@@ -136,7 +123,6 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
         "delivery",
         DeliveryArgs(
             settings=settings,
-            project_number=project_number,
             new_image_topic=messaging.new_image_topic,
             dead_letter_topic=messaging.dead_letter_topic,
             invoker_account=identities.invoker,
@@ -146,7 +132,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             depends_on=apis.needed_by(
                 "run.googleapis.com", "pubsub.googleapis.com", "iam.googleapis.com"
             ),
-            propagation_seconds=settings.iam_propagation_seconds,
+            propagation_seconds=settings.propagation.iam_seconds,
         ),
     )
     # Watches what the stack created: the function's service and both subscriptions we own.
@@ -156,7 +142,7 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             project=settings.project,
             stack=settings.stack,
             alerting=settings.alerting,
-            metric_propagation_seconds=settings.metric_propagation_seconds,
+            metric_propagation_seconds=settings.propagation.metric_seconds,
             service_name=labeling.function.name,
             push_subscription=delivery.push_subscription,
             dead_letter_subscription=messaging.dead_letter_subscription,

@@ -18,7 +18,6 @@ from infra.topology import topology
 @dataclass(frozen=True)
 class DeliveryArgs:
     settings: Settings
-    project_number: pulumi.Input[str]
     new_image_topic: gcp.pubsub.Topic
     dead_letter_topic: gcp.pubsub.Topic
     invoker_account: gcp.serviceaccount.Account
@@ -31,16 +30,6 @@ class DeliveryArgs:
 
 
 PUBSUB_API = "pubsub.googleapis.com"
-
-
-def pubsub_service_agent(project_number: str) -> str:
-    """The Pub/Sub service agent's documented member, used only if the provider returns none."""
-    return f"serviceAccount:service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-
-
-def agent_member(member: str | None, project_number: str) -> str:
-    """The ServiceIdentity's member; the built name only where a test's mocks leave it empty."""
-    return member or pubsub_service_agent(project_number)
 
 
 class Delivery(pulumi.ComponentResource):
@@ -71,9 +60,7 @@ class Delivery(pulumi.ComponentResource):
             service=PUBSUB_API,
             opts=child,
         )
-        agent = pulumi.Output.all(self.pubsub_agent.member, args.project_number).apply(
-            lambda values: agent_member(values[0], values[1])
-        )
+        agent = self.pubsub_agent.member
         # Why: the push identity may invoke this one Cloud Run service and nothing else.
         # cloudfunctionsv2.FunctionIamMember rejects run.invoker (TPG #21674), so the grant
         # goes on the function's underlying Cloud Run service.

@@ -39,6 +39,7 @@ class LabelingFunction(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ai-service:infra:LabelingFunction", name, None, opts)
         settings = args.settings
+        capacity = settings.capacity
         # Why: the AI-Service itself. No event_trigger: Eventarc's own subscription cannot be
         # dead-lettered from code (TPG #17697), so delivery.py owns a push subscription instead.
         self.function = functions.Function(
@@ -73,28 +74,27 @@ class LabelingFunction(pulumi.ComponentResource):
                 # Pub/Sub push to the run.app URL from this project still counts as internal.
                 ingress_settings="ALLOW_INTERNAL_ONLY",
                 all_traffic_on_latest_revision=True,
-                available_cpu=settings.function_cpu,
-                available_memory=settings.function_memory,
-                timeout_seconds=settings.function_timeout_seconds,
-                max_instance_request_concurrency=settings.function_concurrency,
-                min_instance_count=settings.min_instances,
-                max_instance_count=settings.max_instances,
+                available_cpu=capacity.cpu,
+                available_memory=capacity.memory,
+                timeout_seconds=capacity.timeout_seconds,
+                max_instance_request_concurrency=capacity.concurrency,
+                min_instance_count=capacity.min_instances,
+                max_instance_count=capacity.max_instances,
                 environment_variables=settings.function_environment(),
             ),
             labels={**args.labels, "component": "labeling"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        self.uri = self.function.service_config.apply(_uri)
-        self.service = self.function.service_config.apply(_service)
+        # Output-only: Google reports both once the function exists.
+        self.uri = self.function.service_config.apply(lambda config: _reported(config, "uri"))
+        self.service = self.function.service_config.apply(
+            lambda config: _reported(config, "service")
+        )
         self.register_outputs({"name": self.function.name, "uri": self.uri})
 
 
-def _uri(config: functions.outputs.FunctionServiceConfig | None) -> str:
-    # Always set by the API once the function exists; empty only under incomplete test mocks.
-    return (config.uri if config else None) or ""
-
-
-def _service(config: functions.outputs.FunctionServiceConfig | None) -> str:
-    # Gen2 names the Cloud Run service after the function; a mock that leaves it out still gets
-    # an invoker grant on the right service instead of on "".
-    return (config.service if config else None) or FUNCTION_NAME
+def _reported(config: functions.outputs.FunctionServiceConfig | None, field: str) -> str:
+    value = getattr(config, field, None)
+    if not value:
+        raise pulumi.RunError(f"{FUNCTION_NAME} was deployed without a service_config.{field}")
+    return str(value)

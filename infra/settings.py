@@ -1,14 +1,19 @@
-"""The stack's settings: read once from config, validated, frozen. Pure: no Pulumi imports."""
+"""The stack's settings: every ai-service:* key declared once, read once from config, validated, frozen.
 
-from __future__ import annotations
+A key is one annotated field of a section below: its name, the values it accepts, its default as config
+holds it, and what it means. A key that sets a function environment variable takes the function's own
+declaration (labeling.config) through `fed`, so its range and default live there, once. Pulumi.yaml's
+config block and docs/configuration.md are generated from these declarations (`make configuration`).
+Pure: no Pulumi imports.
+"""
 
-import ast
-import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
+
+from labeling import config as function
+from labeling.config import Feature, Integer, Invalid, Kind, Number, Variable
 
 # Cross-team contracts: never auto-named, never configurable.
 NEW_IMAGE_TOPIC = "user-service-new-image"
@@ -28,92 +33,531 @@ FUNCTION_RUNTIME = "python312"
 ENTRY_POINT = "label_image"
 
 CONFIG_NAMESPACE = "ai-service"
-VISION_FEATURES = ("LABEL_DETECTION", "OBJECT_LOCALIZATION", "SAFE_SEARCH_DETECTION")
+DEFAULT_REGION = "us-central1"
 # Event-driven function limit; the push subscription's ack deadline (max 600 s) must cover it.
-MAX_FUNCTION_TIMEOUT_SECONDS = 540
+MAX_FUNCTION_TIMEOUT_SECONDS = function.MAX_TIMEOUT_SECONDS
 MAX_ACK_DEADLINE_SECONDS = 600
 MAX_BACKOFF_SECONDS = 600
-
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FUNCTION_SOURCE = REPOSITORY_ROOT / "function"
-DEFAULT_ARCHIVE_DIRECTORY = REPOSITORY_ROOT / "build" / "function-archives"
-
-# Every ai-service:* key the program reads, with its default (as config would hold it).
-DEFAULTS: Mapping[str, str | None] = {
-    "imagesBucketName": None,  # derived from the project id
-    "sourceBucketName": None,  # derived from the project id
-    "forceDestroy": "false",
-    "targetLabels": "Bicycle",
-    "minScore": "0.5",
-    "maxLabels": "10",
-    "visionFeatures": "LABEL_DETECTION",
-    "visionTimeoutSeconds": "20",
-    "publishTimeoutSeconds": "10",
-    "functionTimeoutSeconds": "60",
-    "functionConcurrency": "80",
-    "functionCpu": "1",
-    "functionMemory": "512Mi",
-    "minInstances": "0",
-    "maxInstances": "10",
-    "maxDeliveryAttempts": "30",  # a 10x-quota burst of 10 min dead-letters nothing: docs/overload.md
-    "minimumBackoffSeconds": "10",
-    "maximumBackoffSeconds": "600",
-    "ackDeadlineSeconds": None,  # unset or 0: the function timeout
-    "apiPropagationSeconds": "60",
-    # IAM: "typically 2 minutes, potentially 7 minutes or longer" (cloud.google.com/iam/docs/
-    # access-change-propagation); 60 s failed about half the builds of TPG's own builder
-    # sample (terraform-provider-google #20571).
-    "iamPropagationSeconds": "120",
-    # A new log-based metric is unknown to Cloud Monitoring for a while: an alert policy naming it
-    # is refused with 404 "Cannot find metric(s) ... could take up to 10 minutes" (TPG #11102).
-    "metricPropagationSeconds": "180",
-    # The review band (function REVIEW_MIN_SCORE); unset: no band, results as before.
-    "reviewMinScore": None,
-    # Monitoring (infra/monitoring.py): where alerts go, and when they fire.
-    "alertEmails": None,  # none: the alert policies exist, unrouted
-    "alertNotificationChannels": None,  # existing channels (Slack, PagerDuty, ...) by resource name
-    "alertDeadLetterDurationSeconds": "300",
-    "alertBacklogAgeSeconds": "600",
-    "alertBacklogDurationSeconds": "300",
-    "alertRetryRatio": "0.1",
-    "alertRetryDurationSeconds": "600",
-    "alertServerErrorsPerMinute": "6",
-    "alertServerErrorDurationSeconds": "600",
-    "runbookUrl": "https://github.com/bike-sharing/ai-service/blob/main/README.md#runbook",
-}
-CONFIG_KEYS = tuple(DEFAULTS)
-
-# Only what is surely not a project id: Google's own 6-30 character rule would refuse the short
-# ids test suites use ("proj", "p"), and the API reports a wrong id clearly enough.
-_NOT_A_PROJECT_ID = re.compile(r"[\sA-Z/]")
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|Mi|Gi)$")
-_LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
-_EMAIL = re.compile(r"^[^@\s,;\[\]\"']+@[^@\s,;\[\]\"']+\.[^@\s,;\[\]\"'.]+$")
-_CHANNEL = re.compile(r"^projects/[^/\s]+/notificationChannels/[^/\s]+$")
 # Cloud Monitoring only supports condition durations in whole minutes, up to a day.
 MAX_ALERT_DURATION_SECONDS = 86400
+
+T = TypeVar("T")
+S = TypeVar("S")
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or outside what the stack supports."""
 
 
+# --- What the stack's own keys accept (the function's kinds are in labeling.config) ---------------
+
+
+class Boolean(Kind[bool]):
+    # Exactly what Pulumi's typed boolean config accepts (pulumi.Config.get_bool: "true"/"True",
+    # "false"/"False").
+    expected = "true or false (True/False too, as Pulumi's typed boolean config; not yes or 1)"
+
+    def parse(self, text: str) -> bool:
+        if text in ("true", "True", "false", "False"):
+            return text.lower() == "true"
+        raise Invalid(self.expected, repr(text))
+
+    def format(self, value: bool) -> str:
+        return "true" if value else "false"
+
+
+@dataclass(frozen=True)
+class Pattern(Kind[str]):
+    """Text that matches `pattern` in full (surrounding blanks stripped)."""
+
+    pattern: str
+    description: str
+
+    @property
+    def expected(self) -> str:
+        return self.description
+
+    def parse(self, text: str) -> str:
+        value = text.strip()
+        if not re.fullmatch(self.pattern, value):
+            raise Invalid(self.expected, repr(text))
+        return value
+
+
+@dataclass(frozen=True)
+class Listed(Kind[tuple[str, ...]]):
+    """Comma-separated items that each match `item`, or nothing; duplicates dropped, order kept."""
+
+    item: str
+    description: str
+
+    @property
+    def expected(self) -> str:
+        return f"comma-separated {self.description}"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        wrong = [item for item in items if not re.fullmatch(self.item, item)]
+        if wrong:
+            raise Invalid(self.expected, str(wrong))
+        return items
+
+    def format(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
+@dataclass(frozen=True)
+class Minutes(Integer):
+    """Seconds in whole minutes: Cloud Monitoring accepts no other condition duration."""
+
+    @property
+    def expected(self) -> str:
+        return f"a whole number of minutes in seconds (0, 60, 300, ...) up to {self.high}"
+
+    def parse(self, text: str) -> int:
+        value = super().parse(text)
+        if value % 60:
+            raise Invalid(self.expected, str(value), "Cloud Monitoring takes no other duration")
+        return value
+
+
+BUCKET = Pattern(
+    r"(?!goog)(?!.*\.\.)[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]",
+    "a valid bucket name (3-63 characters: lowercase letters, digits, '-', '_', '.'; starting and "
+    "ending with a letter or digit)",
+)
+VCPUS = Pattern(r"(?=.*[1-9])[0-9]*\.?[0-9]+", "a number of vCPUs above 0, such as 1 or 2")
+MEMORY = Pattern(r"[0-9]+(\.[0-9]+)?(k|M|G|Mi|Gi)", "a size such as 512Mi or 1Gi")
+SECONDS = Integer(0, 600)
+DURATION = Minutes(0, MAX_ALERT_DURATION_SECONDS)
+EMAILS = Listed(
+    r"[^@\s,;\[\]\"']+@[^@\s,;\[\]\"']+\.[^@\s,;\[\]\"'.]+",
+    "e-mail addresses such as oncall@example.com,sre@example.org",
+)
+CHANNELS = Listed(
+    r"projects/[^/\s]+/notificationChannels/[^/\s]+",
+    "channel resource names such as projects/my-project/notificationChannels/123",
+)
+URL = Pattern(r"https?://[^\s#]+", "an http(s) URL without a #fragment (each alert adds its own)")
+
+
+@dataclass(frozen=True)
+class Key(Generic[T]):
+    """One ai-service:* key: the values it accepts, its default as config holds it, its meaning."""
+
+    name: str
+    kind: Kind[T]
+    default: str
+    meaning: str
+    feeds: Variable[Any] | None = None  # the function environment variable it sets
+    derived: str = (
+        ""  # what the default stands for, when the program derives it from other settings
+    )
+    optional: bool = False  # empty means unset (None), as for the optional variable it feeds
+
+    @property
+    def qualified(self) -> str:
+        return f"{CONFIG_NAMESPACE}:{self.name}"
+
+    def parse(self, text: str) -> T | None:
+        if self.optional and not text.strip():
+            return None
+        try:
+            return self.kind.parse(text)
+        except Invalid as error:
+            detail = f" ({error.detail})" if error.detail else ""
+            raise SettingsError(
+                f"{self.qualified} must be {error.expected}, got {error.shown}{detail}"
+            ) from None
+
+
+def fed(name: str, variable: Variable[Any], *, whole: bool = False) -> Key[Any]:
+    """A key that sets a function environment variable: it accepts, defaults to and means what the
+    function's own declaration says; `whole` keeps the whole numbers of its range (integer config)."""
+    kind = variable.kind
+    if whole:
+        if not isinstance(kind, Number):
+            raise TypeError(f"{variable.name} is not a number")
+        kind = kind.whole()
+    return Key(
+        name,
+        kind,
+        variable.default or "",
+        variable.meaning,
+        feeds=variable,
+        optional=variable.default is None,
+    )
+
+
+# --- The sections: one annotated field per key ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """The images bucket the User-Service writes and the bucket of the function's source archives."""
+
+    images: Annotated[
+        str,
+        Key(
+            "imagesBucketName",
+            BUCKET,
+            "",
+            "Bucket the User-Service uploads images to and the function reads, in gcp:region.",
+            feeds=function.BUCKET_NAME,
+            derived="`<project>-ai-service-images`",
+        ),
+    ]
+    source: Annotated[
+        str,
+        Key(
+            "sourceBucketName",
+            BUCKET,
+            "",
+            "Bucket holding the function's source archives.",
+            derived="`<project>-ai-service-source`",
+        ),
+    ]
+    force_destroy: Annotated[
+        bool,
+        Key(
+            "forceDestroy",
+            Boolean(),
+            "false",
+            "Let `pulumi destroy` delete both buckets even when they still hold objects.",
+        ),
+    ]
+
+    def __post_init__(self) -> None:
+        if self.images == self.source:
+            raise SettingsError(
+                f"{_key(Buckets, 'images')} and {_key(Buckets, 'source')} must differ, "
+                f"both are {self.images!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Labeling:
+    """How the function labels and decides: each key sets one of its environment variables."""
+
+    target_labels: Annotated[tuple[str, ...], fed("targetLabels", function.TARGET_LABELS)]
+    min_score: Annotated[float, fed("minScore", function.MIN_SCORE)]
+    review_min_score: Annotated[float | None, fed("reviewMinScore", function.REVIEW_MIN_SCORE)]
+    max_labels: Annotated[int, fed("maxLabels", function.MAX_LABELS)]
+    vision_features: Annotated[tuple[Feature, ...], fed("visionFeatures", function.VISION_FEATURES)]
+    vision_timeout_seconds: Annotated[
+        int, fed("visionTimeoutSeconds", function.VISION_TIMEOUT_SECONDS, whole=True)
+    ]
+    publish_timeout_seconds: Annotated[
+        int, fed("publishTimeoutSeconds", function.PUBLISH_TIMEOUT_SECONDS, whole=True)
+    ]
+
+    def __post_init__(self) -> None:
+        review = self.review_min_score
+        if review is not None and review >= self.min_score:
+            raise SettingsError(
+                f"{_key(Labeling, 'review_min_score')} must be a number from 0 to below "
+                f"{_key(Labeling, 'min_score')} ({self.min_score:g}), or the review band "
+                f"[reviewMinScore, minScore) is empty; got {review:g}"
+            )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How the function runs and scales (its service_config)."""
+
+    timeout_seconds: Annotated[
+        int,
+        Key(
+            "functionTimeoutSeconds",
+            Integer(1, MAX_FUNCTION_TIMEOUT_SECONDS),
+            "60",
+            "Function timeout; must exceed visionTimeoutSeconds + publishTimeoutSeconds.",
+        ),
+    ]
+    concurrency: Annotated[
+        int,
+        Key(
+            "functionConcurrency",
+            Integer(1, 1000),
+            "80",
+            "Concurrent requests per instance (max_instance_request_concurrency), also the "
+            "server's THREADS; above 1 needs functionCpu of at least 1.",
+        ),
+    ]
+    cpu: Annotated[str, Key("functionCpu", VCPUS, "1", "vCPUs per instance (available_cpu).")]
+    memory: Annotated[
+        str, Key("functionMemory", MEMORY, "512Mi", "Memory per instance (available_memory).")
+    ]
+    min_instances: Annotated[
+        int,
+        Key(
+            "minInstances",
+            Integer(0, 1000),
+            "0",
+            "Instances kept warm (0: scale to zero); at most maxInstances.",
+        ),
+    ]
+    max_instances: Annotated[
+        int,
+        Key(
+            "maxInstances",
+            Integer(1, 1000),
+            "10",
+            "Upper bound on instances, which also caps Vision spend and quota use.",
+        ),
+    ]
+
+    def __post_init__(self) -> None:
+        if self.concurrency > 1 and float(self.cpu) < 1:
+            raise SettingsError(
+                f"{_key(Capacity, 'cpu')} must be at least 1 when "
+                f"{_key(Capacity, 'concurrency')} > 1 (Cloud Run rejects concurrency above 1 "
+                f"with less than 1 vCPU), got {self.cpu} with concurrency {self.concurrency}"
+            )
+        if self.min_instances > self.max_instances:
+            raise SettingsError(
+                f"{_key(Capacity, 'min_instances')} ({self.min_instances}) must not exceed "
+                f"{_key(Capacity, 'max_instances')} ({self.max_instances})"
+            )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The push subscription's redelivery: attempts, backoff, ack deadline."""
+
+    max_attempts: Annotated[
+        int,
+        Key(
+            "maxDeliveryAttempts",
+            Integer(5, 100),
+            # A burst of 10x the Vision quota for 10 minutes dead-letters nothing (docs/overload.md).
+            "30",
+            "Deliveries of a message before it goes to the dead-letter topic; 30 outlasts a burst "
+            "of 10x the Vision quota for 10 minutes (docs/overload.md), and a message that can "
+            "never succeed is dead-lettered after about 4 hours.",
+        ),
+    ]
+    minimum_backoff_seconds: Annotated[
+        int,
+        Key(
+            "minimumBackoffSeconds",
+            Integer(0, MAX_BACKOFF_SECONDS),
+            "10",
+            "Push retry backoff after the first failure.",
+        ),
+    ]
+    maximum_backoff_seconds: Annotated[
+        int,
+        Key(
+            "maximumBackoffSeconds",
+            Integer(0, MAX_BACKOFF_SECONDS),
+            "600",
+            "Longest push retry backoff.",
+        ),
+    ]
+    ack_deadline_seconds: Annotated[
+        int,
+        Key(
+            "ackDeadlineSeconds",
+            Integer(10, MAX_ACK_DEADLINE_SECONDS),
+            "0",
+            "Push subscription ack deadline; never below the function timeout.",
+            derived="the function timeout (at least 10)",
+        ),
+    ]
+
+    def __post_init__(self) -> None:
+        if self.minimum_backoff_seconds > self.maximum_backoff_seconds:
+            raise SettingsError(
+                f"{_key(Delivery, 'minimum_backoff_seconds')} ({self.minimum_backoff_seconds}) "
+                f"must not exceed {_key(Delivery, 'maximum_backoff_seconds')} "
+                f"({self.maximum_backoff_seconds})"
+            )
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """Waits on the first deploy only, for what Google applies asynchronously."""
+
+    api_seconds: Annotated[
+        int,
+        Key(
+            "apiPropagationSeconds",
+            SECONDS,
+            "60",
+            "Wait after enabling the APIs, before using them.",
+        ),
+    ]
+    iam_seconds: Annotated[
+        int,
+        Key(
+            "iamPropagationSeconds",
+            SECONDS,
+            # IAM: "typically 2 minutes, potentially 7 minutes or longer" (cloud.google.com/iam/
+            # docs/access-change-propagation); 60 s failed about half the builds of TPG's own
+            # builder sample (terraform-provider-google #20571).
+            "120",
+            "Wait after the IAM grants: after the build and runtime grants before the build, and "
+            "after the push grants before the push subscription. IAM changes typically take 2 "
+            "minutes, sometimes 7 or more; raise it if a first build is denied the source.",
+        ),
+    ]
+    metric_seconds: Annotated[
+        int,
+        Key(
+            "metricPropagationSeconds",
+            Integer(0, 900),
+            # An alert policy naming a new log-based metric is refused with 404 "Cannot find
+            # metric(s) ... could take up to 10 minutes" (TPG #11102).
+            "180",
+            "Wait between creating the log-based metrics and creating the alert policy that "
+            "reads one; Cloud Monitoring can take up to 10 minutes to know a new metric.",
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class Alerting:
-    """Where the alert policies send notifications, and their thresholds (infra/monitoring.py)."""
+    """Where the alert policies send notifications, and when they fire (infra/monitoring/)."""
 
-    emails: tuple[str, ...]
-    notification_channels: tuple[str, ...]
-    dead_letter_duration_seconds: int
-    backlog_age_seconds: int
-    backlog_duration_seconds: int
-    retry_ratio: float
-    retry_duration_seconds: int
-    server_errors_per_minute: float
-    server_error_duration_seconds: int
-    runbook_url: str
+    emails: Annotated[
+        tuple[str, ...],
+        Key(
+            "alertEmails",
+            EMAILS,
+            "",
+            "E-mail addresses that get every alert, one notification channel each. Empty: the "
+            "alert policies exist but notify nobody.",
+        ),
+    ]
+    notification_channels: Annotated[
+        tuple[str, ...],
+        Key(
+            "alertNotificationChannels",
+            CHANNELS,
+            "",
+            "Existing notification channels (Slack, PagerDuty, ... made in the console) that also "
+            "get every alert.",
+        ),
+    ]
+    dead_letter_duration_seconds: Annotated[
+        int,
+        Key(
+            "alertDeadLetterDurationSeconds",
+            DURATION,
+            "300",
+            "How long the dead-letter subscription must hold messages before its alert fires.",
+        ),
+    ]
+    backlog_age_seconds: Annotated[
+        int,
+        Key(
+            "alertBacklogAgeSeconds",
+            Integer(60, 604800),
+            "600",
+            "Age of the push subscription's oldest unacked message that counts as a backlog.",
+        ),
+    ]
+    backlog_duration_seconds: Annotated[
+        int,
+        Key(
+            "alertBacklogDurationSeconds",
+            DURATION,
+            "300",
+            "How long the backlog must stay that old before its alert fires.",
+        ),
+    ]
+    retry_ratio: Annotated[
+        float,
+        Key(
+            "alertRetryRatio",
+            Number(0, 1, above_low=True),
+            "0.1",
+            'Share of events ending in "retry" (Vision or Pub/Sub trouble, quota exhausted) above '
+            "which the retry alert fires.",
+        ),
+    ]
+    retry_duration_seconds: Annotated[
+        int,
+        Key(
+            "alertRetryDurationSeconds",
+            DURATION,
+            "600",
+            "How long the retry share must stay above alertRetryRatio before its alert fires.",
+        ),
+    ]
+    server_errors_per_minute: Annotated[
+        float,
+        Key(
+            "alertServerErrorsPerMinute",
+            Number(0, above_low=True),
+            "6",
+            "Rate of the function's 5xx answers per minute above which the 5xx alert fires.",
+        ),
+    ]
+    server_error_duration_seconds: Annotated[
+        int,
+        Key(
+            "alertServerErrorDurationSeconds",
+            DURATION,
+            "600",
+            "How long the 5xx rate must stay above alertServerErrorsPerMinute before its alert "
+            "fires.",
+        ),
+    ]
+    runbook_url: Annotated[
+        str,
+        Key(
+            "runbookUrl",
+            URL,
+            "https://github.com/bike-sharing/ai-service/blob/main/docs/runbook.md",
+            "The runbook every alert links to, each at its own section (`<runbookUrl>#<anchor>`).",
+        ),
+    ]
+
+
+SECTIONS = (Buckets, Labeling, Capacity, Delivery, Propagation, Alerting)
+
+
+def _declared_keys(section: type) -> dict[str, Key[Any]]:
+    hints = get_type_hints(section, include_extras=True)
+    return {
+        field.name: key
+        for field in fields(section)
+        for key in get_args(hints[field.name])[1:]
+        if isinstance(key, Key)
+    }
+
+
+_SECTION_KEYS: dict[type, dict[str, Key[Any]]] = {
+    section: _declared_keys(section) for section in SECTIONS
+}
+
+
+def keys_of(section: type) -> dict[str, Key[Any]]:
+    """A section's keys by field name, in declaration order."""
+    return _SECTION_KEYS[section]
+
+
+def _key(section: type, field: str) -> str:
+    return keys_of(section)[field].qualified
+
+
+KEYS: tuple[Key[Any], ...] = tuple(key for section in SECTIONS for key in keys_of(section).values())
+# Every ai-service:* key the program reads, and its default as config holds it.
+CONFIG_KEYS = tuple(key.name for key in KEYS)
+DEFAULTS: Mapping[str, str] = {key.name: key.default for key in KEYS}
+
+# Only what is surely not a project id; Google's own rules (6-30 characters, ...) are left to the
+# API, which reports a wrong id clearly enough.
+_NOT_A_PROJECT_ID = re.compile(r"[\sA-Z/]")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
+
+
+def label_value(text: str) -> str:
+    """A string turned into a valid label value (lowercase, [a-z0-9_-], at most 63 chars)."""
+    return _LABEL_VALUE.sub("-", text.lower())[:63]
 
 
 @dataclass(frozen=True)
@@ -123,115 +567,61 @@ class Settings:
     project: str
     region: str
     stack: str
-    images_bucket_name: str
-    source_bucket_name: str
-    force_destroy: bool
-    target_labels: tuple[str, ...]
-    min_score: float
-    review_min_score: float | None
-    max_labels: int
-    vision_features: tuple[str, ...]
-    vision_timeout_seconds: int
-    publish_timeout_seconds: int
-    function_timeout_seconds: int
-    function_concurrency: int
-    function_cpu: str
-    function_memory: str
-    min_instances: int
-    max_instances: int
-    max_delivery_attempts: int
-    minimum_backoff_seconds: int
-    maximum_backoff_seconds: int
-    ack_deadline_seconds: int
-    api_propagation_seconds: int
-    iam_propagation_seconds: int
-    metric_propagation_seconds: int
+    buckets: Buckets
+    labeling: Labeling
+    capacity: Capacity
+    delivery: Delivery
+    propagation: Propagation
     alerting: Alerting
-    function_source: Path
-    archive_directory: Path
-    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        labeling, timeout = self.labeling, self.capacity.timeout_seconds
+        if labeling.vision_timeout_seconds + labeling.publish_timeout_seconds >= timeout:
+            raise SettingsError(
+                f"{_key(Labeling, 'vision_timeout_seconds')} + "
+                f"{_key(Labeling, 'publish_timeout_seconds')} ({labeling.vision_timeout_seconds} "
+                f"+ {labeling.publish_timeout_seconds}) must be less than "
+                f"{_key(Capacity, 'timeout_seconds')} ({timeout}), or the function is killed "
+                "before it can publish"
+            )
+        if self.delivery.ack_deadline_seconds < timeout:
+            raise SettingsError(
+                f"{_key(Delivery, 'ack_deadline_seconds')} ({self.delivery.ack_deadline_seconds}) "
+                f"must be at least {_key(Capacity, 'timeout_seconds')} ({timeout}), or Pub/Sub "
+                "redelivers messages the function is still processing"
+            )
+
+    @property
+    def sections(self) -> tuple[Any, ...]:
+        return (
+            self.buckets,
+            self.labeling,
+            self.capacity,
+            self.delivery,
+            self.propagation,
+            self.alerting,
+        )
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels every resource that takes labels carries."""
+        return {"app": "ai-service", "environment": label_value(self.stack), "managed-by": "pulumi"}
 
     def function_environment(self) -> dict[str, str]:
-        """The environment the function reads (see function/labeling configuration)."""
-        return {
-            "PROJECT_ID": self.project,
-            "TOPIC_ID": LABELED_TOPIC,
-            "BUCKET_NAME": self.images_bucket_name,
-            "TARGET_LABELS": ",".join(self.target_labels),
-            "MIN_SCORE": _format_number(self.min_score),
-            # Only when set: without it the function's results are exactly as before.
-            **(
-                {}
-                if self.review_min_score is None
-                else {"REVIEW_MIN_SCORE": _format_number(self.review_min_score)}
-            ),
-            "MAX_LABELS": str(self.max_labels),
-            "VISION_FEATURES": ",".join(self.vision_features),
-            "VISION_TIMEOUT_SECONDS": str(self.vision_timeout_seconds),
-            "PUBLISH_TIMEOUT_SECONDS": str(self.publish_timeout_seconds),
-            # functions-framework sizes gunicorn's gthread pool from THREADS; it must equal the
-            # per-instance concurrency or Cloud Run routes requests that then queue inside.
-            "THREADS": str(self.function_concurrency),
+        """The environment the function reads (labeling.config), as the stack deploys it."""
+        environment = {
+            function.PROJECT_ID.name: self.project,
+            function.TOPIC_ID.name: LABELED_TOPIC,
         }
-
-
-T = TypeVar("T")
-
-
-def _key(name: str) -> str:
-    return f"{CONFIG_NAMESPACE}:{name}"
-
-
-def _parse(name: str, raw: str, convert: Callable[[str], T], expected: str) -> T:
-    try:
-        return convert(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{_key(name)} must be {expected}, got {raw!r}") from None
-
-
-def _integer(name: str, raw: str, low: int, high: int | None = None) -> int:
-    expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
-    value = _parse(name, raw, int, expected)
-    if value < low or (high is not None and value > high):
-        raise SettingsError(f"{_key(name)} must be {expected}, got {value}")
-    return value
-
-
-def _boolean(name: str, raw: str) -> bool:
-    # Exactly what Pulumi's typed boolean config accepts (pulumi.Config.get_bool: "true"/"True",
-    # "false"/"False"); "True" is also what str() makes of a YAML/JSON boolean.
-    if raw in ("true", "True"):
-        return True
-    if raw in ("false", "False"):
-        return False
-    raise SettingsError(
-        f"{_key(name)} must be true or false (as Pulumi's boolean config), got {raw!r}"
-    )
-
-
-def _csv(name: str, raw: str) -> tuple[str, ...]:
-    items = tuple(item.strip() for item in raw.split(",") if item.strip())
-    if not items:
-        raise SettingsError(f"{_key(name)} must be a non-empty comma-separated list, got {raw!r}")
-    return items
-
-
-def _bucket(name: str, value: str) -> str:
-    if not _BUCKET.match(value) or value.startswith("goog") or ".." in value:
-        raise SettingsError(
-            f"{_key(name)} must be a valid bucket name (3-63 characters: lowercase letters, "
-            f"digits, '-', '_', '.'; starting and ending with a letter or digit), got {value!r}"
-        )
-    return value
-
-
-def _format_number(value: float) -> str:
-    return f"{value:g}"
-
-
-def label_value(text: str) -> str:
-    """A string turned into a valid label value (lowercase, [a-z0-9_-], at most 63 chars)."""
-    return _LABEL_VALUE.sub("-", text.lower())[:63]
+        for section in self.sections:
+            for field, key in keys_of(type(section)).items():
+                value = getattr(section, field)
+                if key.feeds is not None and value is not None:
+                    environment[key.feeds.name] = key.kind.format(value)
+        # functions-framework sizes gunicorn's gthread pool from THREADS; it must equal the
+        # per-instance concurrency or Cloud Run routes requests that then queue inside.
+        environment["THREADS"] = str(self.capacity.concurrency)
+        return environment
 
 
 def _identity(project: str | None, region: str | None) -> tuple[str, str]:
@@ -245,232 +635,21 @@ def _identity(project: str | None, region: str | None) -> tuple[str, str]:
             "gcp:project must be a project id (lowercase, without spaces or '/', such as "
             f"my-project-123), got {project!r}"
         )
-    region = region or "us-central1"
+    region = region or DEFAULT_REGION
     if not _REGION.match(region):
         raise SettingsError(f"gcp:region must be a region such as us-central1, got {region!r}")
     return project, region
 
 
-class _Raw:
-    """Config strings with the defaults applied ('' counts as unset)."""
-
-    def __init__(self, values: Mapping[str, str | None]) -> None:
-        unknown = sorted(set(values) - set(CONFIG_KEYS))
-        if unknown:
-            raise SettingsError(
-                f"unknown config keys {unknown}; expected some of {list(CONFIG_KEYS)}"
-            )
-        self._values = values
-
-    def optional(self, name: str) -> str | None:
-        value = self._values.get(name)
-        return DEFAULTS[name] if value is None or value == "" else value
-
-    def __call__(self, name: str) -> str:
-        value = self.optional(name)
-        if value is None:  # pragma: no cover - only keys with a default are read this way
-            raise SettingsError(f"{_key(name)} is required")
-        return value
-
-
-def _buckets(raw: _Raw, project: str) -> tuple[str, str]:
-    images = _bucket(
-        "imagesBucketName", raw.optional("imagesBucketName") or f"{project}-ai-service-images"
-    )
-    source = _bucket(
-        "sourceBucketName", raw.optional("sourceBucketName") or f"{project}-ai-service-source"
-    )
-    if images == source:
-        raise SettingsError(
-            f"{_key('imagesBucketName')} and {_key('sourceBucketName')} must differ, "
-            f"both are {images!r}"
-        )
-    return images, source
-
-
-def _labeling(raw: _Raw) -> tuple[tuple[str, ...], float, int, tuple[str, ...]]:
-    targets = _csv("targetLabels", raw("targetLabels"))
-    min_score = _parse("minScore", raw("minScore"), float, "a number from 0 to 1")
-    if not 0.0 <= min_score <= 1.0:
-        raise SettingsError(f"{_key('minScore')} must be a number from 0 to 1, got {min_score:g}")
-    max_labels = _integer("maxLabels", raw("maxLabels"), 1, 100)
-    features = tuple(feature.upper() for feature in _csv("visionFeatures", raw("visionFeatures")))
-    unknown = [feature for feature in features if feature not in VISION_FEATURES]
-    if unknown:
-        raise SettingsError(
-            f"{_key('visionFeatures')} must list only {', '.join(VISION_FEATURES)}; "
-            f"unknown: {', '.join(unknown)}"
-        )
-    return targets, min_score, max_labels, tuple(dict.fromkeys(features))
-
-
-def _timeouts(raw: _Raw) -> tuple[int, int, int]:
-    function_timeout = _integer(
-        "functionTimeoutSeconds", raw("functionTimeoutSeconds"), 1, MAX_FUNCTION_TIMEOUT_SECONDS
-    )
-    vision_timeout = _integer("visionTimeoutSeconds", raw("visionTimeoutSeconds"), 1)
-    publish_timeout = _integer("publishTimeoutSeconds", raw("publishTimeoutSeconds"), 1)
-    if vision_timeout + publish_timeout >= function_timeout:
-        raise SettingsError(
-            f"{_key('visionTimeoutSeconds')} + {_key('publishTimeoutSeconds')} "
-            f"({vision_timeout} + {publish_timeout}) must be less than "
-            f"{_key('functionTimeoutSeconds')} ({function_timeout}), or the function is killed "
-            "before it can publish"
-        )
-    return function_timeout, vision_timeout, publish_timeout
-
-
-def _capacity(raw: _Raw) -> tuple[int, str, str, int, int]:
-    concurrency = _integer("functionConcurrency", raw("functionConcurrency"), 1, 1000)
-    cpu_text = raw("functionCpu").strip()
-    cpu = _parse("functionCpu", cpu_text, float, "a number of vCPUs such as 1 or 2")
-    if cpu <= 0:
-        raise SettingsError(
-            f"{_key('functionCpu')} must be a positive number of vCPUs, got {cpu_text}"
-        )
-    if concurrency > 1 and cpu < 1:
-        raise SettingsError(
-            f"{_key('functionCpu')} must be at least 1 when {_key('functionConcurrency')} > 1 "
-            f"(Cloud Run rejects concurrency above 1 with less than 1 vCPU), got {cpu_text} "
-            f"with concurrency {concurrency}"
-        )
-    memory = raw("functionMemory").strip()
-    if not _MEMORY.match(memory):
-        raise SettingsError(
-            f"{_key('functionMemory')} must be a size such as 512Mi or 1Gi, got {memory!r}"
-        )
-    min_instances = _integer("minInstances", raw("minInstances"), 0, 1000)
-    max_instances = _integer("maxInstances", raw("maxInstances"), 1, 1000)
-    if min_instances > max_instances:
-        raise SettingsError(
-            f"{_key('minInstances')} ({min_instances}) must not exceed "
-            f"{_key('maxInstances')} ({max_instances})"
-        )
-    return concurrency, cpu_text, memory, min_instances, max_instances
-
-
-def _delivery(raw: _Raw, function_timeout: int) -> tuple[int, int, int, int]:
-    attempts = _integer("maxDeliveryAttempts", raw("maxDeliveryAttempts"), 5, 100)
-    minimum_backoff = _integer(
-        "minimumBackoffSeconds", raw("minimumBackoffSeconds"), 0, MAX_BACKOFF_SECONDS
-    )
-    maximum_backoff = _integer(
-        "maximumBackoffSeconds", raw("maximumBackoffSeconds"), 0, MAX_BACKOFF_SECONDS
-    )
-    if minimum_backoff > maximum_backoff:
-        raise SettingsError(
-            f"{_key('minimumBackoffSeconds')} ({minimum_backoff}) must not exceed "
-            f"{_key('maximumBackoffSeconds')} ({maximum_backoff})"
-        )
-    ack_text = raw.optional("ackDeadlineSeconds")
-    if ack_text is None or ack_text.strip() == "0":
-        ack_deadline = max(function_timeout, 10)  # Pub/Sub's minimum ack deadline is 10 s
-    else:
-        ack_deadline = _integer("ackDeadlineSeconds", ack_text, 10, MAX_ACK_DEADLINE_SECONDS)
-    if ack_deadline < function_timeout:
-        raise SettingsError(
-            f"{_key('ackDeadlineSeconds')} ({ack_deadline}) must be at least "
-            f"{_key('functionTimeoutSeconds')} ({function_timeout}), or Pub/Sub redelivers "
-            "messages the function is still processing"
-        )
-    return attempts, minimum_backoff, maximum_backoff, ack_deadline
-
-
-def _review_min_score(raw: _Raw, min_score: float) -> float | None:
-    text = raw.optional("reviewMinScore")
-    if text is None:
-        return None
-    expected = f"a number from 0 to below {_key('minScore')} ({min_score:g})"
-    value = _parse("reviewMinScore", text, float, expected)
-    # Compared as deployed (formatted), so the function's own check at startup cannot disagree.
-    if not 0.0 <= value <= 1.0 or float(_format_number(value)) >= float(_format_number(min_score)):
-        raise SettingsError(
-            f"{_key('reviewMinScore')} must be {expected}, or the review band "
-            f"[reviewMinScore, minScore) is empty; got {value:g}"
-        )
-    return value
-
-
-def _list(name: str, raw: str | None) -> tuple[str, ...]:
-    """A list from config: comma-separated text, or a list (JSON, or Python's str() of one)."""
-    if raw is None or not raw.strip():
-        return ()
-    text = raw.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            try:
-                parsed = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                parsed = None
-        if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
-            raise SettingsError(f"{_key(name)} must be a list of strings, got {raw!r}")
-        items = [item.strip() for item in parsed]
-    else:
-        items = [item.strip() for item in re.split(r"[,;\s]+", text)]
-    return tuple(dict.fromkeys(item for item in items if item))
-
-
-def _duration(name: str, raw: str) -> int:
-    seconds = _integer(name, raw, 0, MAX_ALERT_DURATION_SECONDS)
-    if seconds % 60:
-        raise SettingsError(
-            f"{_key(name)} must be a whole number of minutes in seconds (0, 60, 300, ...): "
-            f"Cloud Monitoring accepts no other condition duration; got {seconds}"
-        )
-    return seconds
-
-
-def _positive(name: str, raw: str, high: float | None = None) -> float:
-    expected = "a number above 0" + ("" if high is None else f" and at most {high:g}")
-    value = _parse(name, raw, float, expected)
-    if not value > 0 or (high is not None and value > high):
-        raise SettingsError(f"{_key(name)} must be {expected}, got {raw!r}")
-    return value
-
-
-def _alerting(raw: _Raw) -> Alerting:
-    emails = _list("alertEmails", raw.optional("alertEmails"))
-    bad_emails = [email for email in emails if not _EMAIL.match(email)]
-    if bad_emails:
-        raise SettingsError(
-            f"{_key('alertEmails')} must list e-mail addresses such as oncall@example.com "
-            f"(comma-separated), got {bad_emails}"
-        )
-    channels = _list("alertNotificationChannels", raw.optional("alertNotificationChannels"))
-    bad_channels = [channel for channel in channels if not _CHANNEL.match(channel)]
-    if bad_channels:
-        raise SettingsError(
-            f"{_key('alertNotificationChannels')} must list channel resource names such as "
-            f"projects/my-project/notificationChannels/123, got {bad_channels}"
-        )
-    backlog_age = _integer("alertBacklogAgeSeconds", raw("alertBacklogAgeSeconds"), 60, 604800)
-    runbook_url = raw("runbookUrl").strip()
-    if not runbook_url.startswith(("https://", "http://")):
-        raise SettingsError(f"{_key('runbookUrl')} must be an http(s) URL, got {runbook_url!r}")
-    return Alerting(
-        emails=emails,
-        notification_channels=channels,
-        dead_letter_duration_seconds=_duration(
-            "alertDeadLetterDurationSeconds", raw("alertDeadLetterDurationSeconds")
-        ),
-        backlog_age_seconds=backlog_age,
-        backlog_duration_seconds=_duration(
-            "alertBacklogDurationSeconds", raw("alertBacklogDurationSeconds")
-        ),
-        retry_ratio=_positive("alertRetryRatio", raw("alertRetryRatio"), 1.0),
-        retry_duration_seconds=_duration(
-            "alertRetryDurationSeconds", raw("alertRetryDurationSeconds")
-        ),
-        server_errors_per_minute=_positive(
-            "alertServerErrorsPerMinute", raw("alertServerErrorsPerMinute")
-        ),
-        server_error_duration_seconds=_duration(
-            "alertServerErrorDurationSeconds", raw("alertServerErrorDurationSeconds")
-        ),
-        runbook_url=runbook_url,
-    )
+def _read(section: type[S], values: Mapping[str, str | None], **derived: str) -> S:
+    """A section from raw config text: '' counts as unset; an unset derived key takes `derived`."""
+    parsed: dict[str, Any] = {}
+    for field, key in keys_of(section).items():
+        text = values.get(key.name) or ""
+        if not text or (key.derived and text.strip() == key.default):
+            text = derived.get(field, key.default)
+        parsed[field] = key.parse(text)
+    return section(**parsed)
 
 
 def load_settings(
@@ -479,57 +658,29 @@ def load_settings(
     values: Mapping[str, str | None],
     *,
     stack: str = "dev",
-    function_source: Path | None = None,
-    archive_directory: Path | None = None,
 ) -> Settings:
     """Validates raw config strings (`values`, keyed by ai-service:* key) into Settings."""
     project, region = _identity(project, region)
-    raw = _Raw(values)
-    images_bucket, source_bucket = _buckets(raw, project)
-    targets, min_score, max_labels, features = _labeling(raw)
-    function_timeout, vision_timeout, publish_timeout = _timeouts(raw)
-    concurrency, cpu, memory, min_instances, max_instances = _capacity(raw)
-    attempts, minimum_backoff, maximum_backoff, ack_deadline = _delivery(raw, function_timeout)
+    unknown = sorted(set(values) - set(CONFIG_KEYS))
+    if unknown:
+        raise SettingsError(f"unknown config keys {unknown}; expected some of {list(CONFIG_KEYS)}")
+    capacity = _read(Capacity, values)
     return Settings(
         project=project,
         region=region,
         stack=stack,
-        images_bucket_name=images_bucket,
-        source_bucket_name=source_bucket,
-        force_destroy=_boolean("forceDestroy", raw("forceDestroy")),
-        target_labels=targets,
-        min_score=min_score,
-        review_min_score=_review_min_score(raw, min_score),
-        max_labels=max_labels,
-        vision_features=features,
-        vision_timeout_seconds=vision_timeout,
-        publish_timeout_seconds=publish_timeout,
-        function_timeout_seconds=function_timeout,
-        function_concurrency=concurrency,
-        function_cpu=cpu,
-        function_memory=memory,
-        min_instances=min_instances,
-        max_instances=max_instances,
-        max_delivery_attempts=attempts,
-        minimum_backoff_seconds=minimum_backoff,
-        maximum_backoff_seconds=maximum_backoff,
-        ack_deadline_seconds=ack_deadline,
-        api_propagation_seconds=_integer(
-            "apiPropagationSeconds", raw("apiPropagationSeconds"), 0, 600
+        buckets=_read(
+            Buckets,
+            values,
+            images=f"{project}-ai-service-images",
+            source=f"{project}-ai-service-source",
         ),
-        iam_propagation_seconds=_integer(
-            "iamPropagationSeconds", raw("iamPropagationSeconds"), 0, 600
+        labeling=_read(Labeling, values),
+        capacity=capacity,
+        # Pub/Sub's minimum ack deadline is 10 s.
+        delivery=_read(
+            Delivery, values, ack_deadline_seconds=str(max(capacity.timeout_seconds, 10))
         ),
-        metric_propagation_seconds=_integer(
-            "metricPropagationSeconds", raw("metricPropagationSeconds"), 0, 900
-        ),
-        alerting=_alerting(raw),
-        # Resolved at call time so tests can point the program at a temporary source tree.
-        function_source=function_source or DEFAULT_FUNCTION_SOURCE,
-        archive_directory=archive_directory or DEFAULT_ARCHIVE_DIRECTORY,
-        labels={
-            "app": "ai-service",
-            "environment": label_value(stack),
-            "managed-by": "pulumi",
-        },
+        propagation=_read(Propagation, values),
+        alerting=_read(Alerting, values),
     )

@@ -12,6 +12,12 @@ from pathlib import Path
 
 from infra.settings import FUNCTION_NAME
 
+# The checkout this package is installed from (pip install -e .): its function/ is what deploys, and
+# archives are a build output under its build/ (ignored by git).
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_SOURCE = REPOSITORY_ROOT / "function"
+ARCHIVE_DIRECTORY = REPOSITORY_ROOT / "build" / "function-archives"
+
 # Directories never shipped: tests, virtualenvs, caches, build output.
 EXCLUDED_DIRECTORIES = frozenset(
     {
@@ -121,7 +127,9 @@ def object_name(digest: str) -> str:
     return f"{FUNCTION_NAME}-{digest[:16]}.zip"
 
 
-def build_archive(source: Path, output_directory: Path) -> SourceArchive:
+def build_archive(
+    source: Path = FUNCTION_SOURCE, output_directory: Path = ARCHIVE_DIRECTORY
+) -> SourceArchive:
     """Writes `<function>-<sha256[:16]>.zip` into `output_directory` (atomically) and describes it."""
     digest = source_digest(source)
     name = object_name(digest)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.settings import Buckets
 from infra.source_archive import SourceArchive
 
 
@@ -15,9 +16,7 @@ from infra.source_archive import SourceArchive
 class StorageArgs:
     project: str
     region: str
-    images_bucket_name: str
-    source_bucket_name: str
-    force_destroy: bool
+    buckets: Buckets
     archive: SourceArchive
     labels: Mapping[str, str]
     depends_on: Sequence[pulumi.Resource]
@@ -38,7 +37,7 @@ def hardened_bucket(
         location=args.region,
         uniform_bucket_level_access=True,
         public_access_prevention="enforced",
-        force_destroy=args.force_destroy,
+        force_destroy=args.buckets.force_destroy,
         labels={**args.labels, "component": component},
         opts=opts,
     )
@@ -59,12 +58,12 @@ class Storage(pulumi.ComponentResource):
         # Why: the User-Service uploads images here; the function asks Vision to read gs:// URIs
         # from it. Same region as the function, so Vision reads do not cross regions.
         self.images_bucket = hardened_bucket(
-            f"{name}-images", args.images_bucket_name, args, "images", child
+            f"{name}-images", args.buckets.images, args, "images", child
         )
         # Why: gen2 functions are built from a zip in Cloud Storage; keeping it in our own
         # hardened bucket (not the gcf-uploads one) keeps its access under this stack's control.
         self.source_bucket = hardened_bucket(
-            f"{name}-source", args.source_bucket_name, args, "function-source", child
+            f"{name}-source", args.buckets.source, args, "function-source", child
         )
         # Why: the object name carries the content hash: a code change is a new object, which
         # is what makes the function rebuild (TPG #1938: same name -> no redeploy).

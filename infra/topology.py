@@ -106,6 +106,7 @@ def topology(settings: Settings) -> Topology:
     new_image = Topic(NEW_IMAGE_TOPIC)
     labeled = Topic(LABELED_TOPIC)
     dead_letter = Topic(DEAD_LETTER_TOPIC)
+    delivery = settings.delivery
     return Topology(
         new_image_topic=new_image,
         labeled_topic=labeled,
@@ -124,11 +125,11 @@ def topology(settings: Settings) -> Topology:
             PUSH_SUBSCRIPTION,
             new_image.name,
             # At least the function timeout, so a slow success is not redelivered meanwhile.
-            ack_deadline_seconds=settings.ack_deadline_seconds,
+            ack_deadline_seconds=delivery.ack_deadline_seconds,
             push=PushToFunction(),
             retry_policy=RetryPolicy(
-                settings.minimum_backoff_seconds, settings.maximum_backoff_seconds
+                delivery.minimum_backoff_seconds, delivery.maximum_backoff_seconds
             ),
-            dead_letter_policy=DeadLetterPolicy(dead_letter.name, settings.max_delivery_attempts),
+            dead_letter_policy=DeadLetterPolicy(dead_letter.name, delivery.max_attempts),
         ),
     )

@@ -249,7 +249,7 @@ class LocalStack:
 
     @property
     def bucket(self) -> str:
-        return self.settings.images_bucket_name
+        return self.settings.buckets.images
 
     @property
     def pubsub_host(self) -> str:

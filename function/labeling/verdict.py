@@ -8,13 +8,26 @@ meaning either way: a target at or above `threshold`, and safe.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from labeling.vision import Annotation
+if TYPE_CHECKING:  # vision.py reads is_unsafe from here
+    from labeling.vision import Annotation
 
 ACCEPT = "accept"
 REVIEW = "review"
 REJECT = "reject"
+
+# What Safe Search must say for an image to be unsafe: one of these categories rated LIKELY or above
+# (spoof and medical never veto a bicycle photo).
+UNSAFE_CATEGORIES = ("adult", "violence", "racy")
+UNSAFE_LIKELIHOODS = frozenset({"LIKELY", "VERY_LIKELY"})
+
+
+def is_unsafe(likelihoods: Mapping[str, str]) -> bool:
+    """Whether Safe Search's likelihoods (category -> Likelihood name) make an image unsafe."""
+    return any(likelihoods.get(category) in UNSAFE_LIKELIHOODS for category in UNSAFE_CATEGORIES)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from google.cloud import vision_v1
 from labeling.config import Feature, Settings
 from labeling.errors import ImageFailed, TransientError
 from labeling.retries import in_call_retry
+from labeling.verdict import is_unsafe
 
 # Per-image codes (google.rpc.Code) that mean the image itself cannot be labeled.
 IMAGE_FAILURES = {
@@ -25,17 +26,11 @@ IMAGE_FAILURES = {
     5: "IMAGE_NOT_FOUND",  # NOT_FOUND
     7: "IMAGE_UNREADABLE",  # PERMISSION_DENIED: missing object or no read access, "Error opening file"
 }
-# Safe Search likelihoods at or above this make an image unsafe.
-UNSAFE_LIKELIHOOD = vision_v1.Likelihood.LIKELY
-UNSAFE_CATEGORIES = ("adult", "violence", "racy")
 SAFE_SEARCH_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
 SCORE_DIGITS = 6  # Vision scores are float32: six decimals keep every significant digit, no noise
 
-_FEATURE_TYPES = {
-    Feature.LABEL_DETECTION: vision_v1.Feature.Type.LABEL_DETECTION,
-    Feature.OBJECT_LOCALIZATION: vision_v1.Feature.Type.OBJECT_LOCALIZATION,
-    Feature.SAFE_SEARCH_DETECTION: vision_v1.Feature.Type.SAFE_SEARCH_DETECTION,
-}
+# Our feature names are Vision's own.
+_FEATURE_TYPES = {feature: getattr(vision_v1.Feature.Type, feature.value) for feature in Feature}
 
 _REQUEST_PB = vision_v1.AnnotateImageRequest.pb()
 
@@ -64,8 +59,11 @@ class DetectedObject:
 
 @dataclass(frozen=True)
 class SafeSearch:
-    likelihoods: dict[str, str]
-    unsafe: bool
+    likelihoods: dict[str, str]  # category -> Likelihood name, e.g. {"adult": "VERY_UNLIKELY"}
+
+    @property
+    def unsafe(self) -> bool:
+        return is_unsafe(self.likelihoods)
 
 
 @dataclass(frozen=True)
@@ -174,11 +172,9 @@ def _read(response: Any, max_labels: int) -> Annotation:
 
 
 def _safe_search(annotation: Any) -> SafeSearch:
-    likelihoods = {
-        category: vision_v1.Likelihood(getattr(annotation, category))
-        for category in SAFE_SEARCH_CATEGORIES
-    }
     return SafeSearch(
-        likelihoods={category: value.name for category, value in likelihoods.items()},
-        unsafe=any(likelihoods[category] >= UNSAFE_LIKELIHOOD for category in UNSAFE_CATEGORIES),
+        likelihoods={
+            category: vision_v1.Likelihood(getattr(annotation, category)).name
+            for category in SAFE_SEARCH_CATEGORIES
+        }
     )

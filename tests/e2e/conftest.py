@@ -75,7 +75,7 @@ class Pipeline:
 
     def image(self, path: str, answer: FakeImage | None = None) -> str:
         """Registers what Vision answers for gs://<bucket>/<path>; returns the URI."""
-        uri = f"gs://{self.settings.images_bucket_name}/{path}"
+        uri = f"gs://{self.settings.buckets.images}/{path}"
         self.vision.add_image(uri, answer)
         return uri
 

@@ -3,17 +3,20 @@ invalid variable stops the function with an error naming it, before it could pub
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from labeling.config import Feature, Settings
+from labeling.config import Settings
 from labeling.errors import ConfigError
 from tests.fakes.pubsub import FakePubSub
 from tests.fakes.vision import FakeImage, FakeVision
 from tests.function.conftest import TOPIC_PATH, Deliver, only_result, uri
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 BASE = {"PROJECT_ID": "test-project", "TOPIC_ID": "ai-service-image-labeled", "BUCKET_NAME": "imgs"}
 
 
@@ -40,6 +43,7 @@ def test_a_missing_required_variable_stops_the_function_at_startup_naming_it(
         ("MIN_SCORE", "nan"),
         ("MAX_LABELS", "0"),
         ("MAX_LABELS", "ten"),
+        ("MAX_LABELS", "101"),
         ("VISION_FEATURES", "LABEL_DETECTION,FACE_DETECTOR"),
         ("VISION_FEATURES", "TEXT_DETECTION"),
         ("VISION_TIMEOUT_SECONDS", "0"),
@@ -57,17 +61,14 @@ def test_an_invalid_setting_is_a_startup_error_that_names_it(name: str, value: s
         Settings.from_env({**BASE, name: value})
 
 
-def test_defaults_are_the_documented_ones() -> None:
-    settings = Settings.from_env(BASE)
-
-    assert settings.target_labels == ("Bicycle",)
-    assert settings.min_score == 0.5
-    assert settings.max_labels == 10
-    assert settings.features == (Feature.LABEL_DETECTION,)
-    assert settings.vision_timeout_seconds == 20
-    assert settings.publish_timeout_seconds == 10
-    assert settings.vision_emulator_host is None
-    assert settings.topic_path == "projects/test-project/topics/ai-service-image-labeled"
+def test_max_labels_stops_where_the_result_contract_does() -> None:
+    """Vision takes any max_results; a result carries at most maxItems labels and objects."""
+    schema = json.loads((REPOSITORY / "contracts" / "image-labeled.schema.json").read_text())
+    limits = {schema["properties"][name]["maxItems"] for name in ("labels", "objects")}
+    assert limits == {Settings.from_env({**BASE, "MAX_LABELS": str(max(limits))}).max_labels}
+    beyond = str(max(limits) + 1)
+    with pytest.raises(ConfigError, match=rf"MAX_LABELS='{beyond}' is not valid: expected an"):
+        Settings.from_env({**BASE, "MAX_LABELS": beyond})
 
 
 @pytest.mark.parametrize("name", ["TARGET_LABELS", "MIN_SCORE", "MAX_LABELS", "VISION_FEATURES"])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from labeling.verdict import decide
+import pytest
+from google.cloud import vision_v1
+
+from labeling.verdict import UNSAFE_LIKELIHOODS, decide, is_unsafe
 from labeling.vision import Annotation, DetectedObject, Label, SafeSearch
 
 BIKE = Label(description="Bicycle", score=0.9, mid="/m/0199g", topicality=0.9)
-SAFE = SafeSearch(likelihoods={"adult": "VERY_UNLIKELY"}, unsafe=False)
-UNSAFE = SafeSearch(likelihoods={"adult": "VERY_LIKELY"}, unsafe=True)
+SAFE = SafeSearch(likelihoods={"adult": "VERY_UNLIKELY"})
+UNSAFE = SafeSearch(likelihoods={"adult": "VERY_LIKELY"})
 
 
 def test_the_best_scoring_target_wins_across_labels_and_objects() -> None:
@@ -45,6 +48,28 @@ def test_safe_search_vetoes_unsafe_images_only_when_it_was_requested() -> None:
 
     assert (vetoed.matched, vetoed.reason, vetoed.label) == (False, "UNSAFE_CONTENT", None)
     assert decide(Annotation(labels=(BIKE,), safe_search=SAFE), ("Bicycle",), 0.5, True).matched
+
+
+@pytest.mark.parametrize(
+    ("likelihoods", "unsafe"),
+    [
+        ({"adult": "LIKELY"}, True),
+        ({"violence": "VERY_LIKELY"}, True),
+        ({"adult": "VERY_UNLIKELY", "racy": "LIKELY"}, True),
+        ({"adult": "POSSIBLE", "violence": "POSSIBLE", "racy": "POSSIBLE"}, False),
+        ({"spoof": "VERY_LIKELY", "medical": "VERY_LIKELY"}, False),
+        ({"adult": "UNKNOWN", "violence": "UNKNOWN", "racy": "UNKNOWN"}, False),
+    ],
+)
+def test_unsafe_is_adult_violence_or_racy_rated_likely_or_above(
+    likelihoods: dict[str, str], unsafe: bool
+) -> None:
+    annotation = Annotation(labels=(BIKE,), safe_search=SafeSearch(likelihoods))
+
+    assert is_unsafe(likelihoods) is unsafe
+    assert decide(annotation, ("Bicycle",), 0.5, True).matched is not unsafe
+    # The rule names Vision's own Likelihood values, so a misspelt one could never match.
+    assert set(vision_v1.Likelihood.__members__) >= UNSAFE_LIKELIHOODS
 
 
 def test_a_missing_safe_search_answer_is_not_taken_for_unsafe_content() -> None:

@@ -21,7 +21,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-PROGRAM = REPOSITORY / "infra" / "__main__.py"
+# As Pulumi.yaml's `main: infra/` has Pulumi run it: runpy.run_path of the directory.
+PROGRAM = REPOSITORY / "infra"
 PULUMI_PROJECT = "ai-service"
 PULUMI_STACK = "dev"
 PROJECT_ID = "bike-share-test"
@@ -218,7 +219,7 @@ def run_program(
     preview: bool = False,
     mocks: CloudMocks | None = None,
 ) -> ProgramRun:
-    """Runs infra/__main__.py once under fresh mocks and returns what it did.
+    """Runs the program (infra/) once under fresh mocks and returns what it did.
 
     `config` holds ai-service:* keys without the namespace; `mocks` replaces the default
     CloudMocks (a subclass that answers differently for one resource type). Pulumi's runtime state is global

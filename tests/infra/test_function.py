@@ -6,6 +6,8 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
+from infra.settings import load_settings
+from labeling import config as function
 from tests.infra.harness import PROJECT_ID, CloudMocks, ProgramRun, run_program
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
@@ -82,29 +84,20 @@ def test_build_pins_the_uploaded_generation_of_the_source_object() -> None:
     assert run.depends_on(run.one(FUNCTION), source_object)
 
 
-def test_default_capacity(default_run: ProgramRun) -> None:
-    config = service_config(default_run)
-    assert config["maxInstanceRequestConcurrency"] == 80
-    assert config["availableCpu"] == "1"
-    assert config["availableMemory"] == "512Mi"
-    assert config["timeoutSeconds"] == 60
-    assert config["minInstanceCount"] == 0
-    assert config["maxInstanceCount"] == 10
-
-
 def test_environment_carries_every_setting_the_function_reads(default_run: ProgramRun) -> None:
-    assert service_config(default_run)["environmentVariables"] == {
-        "PROJECT_ID": PROJECT_ID,
-        "TOPIC_ID": "ai-service-image-labeled",
-        "BUCKET_NAME": f"{PROJECT_ID}-ai-service-images",
-        "TARGET_LABELS": "Bicycle",
-        "MIN_SCORE": "0.5",
-        "MAX_LABELS": "10",
-        "VISION_FEATURES": "LABEL_DETECTION",
-        "VISION_TIMEOUT_SECONDS": "20",
-        "PUBLISH_TIMEOUT_SECONDS": "10",
-        "THREADS": "80",
-    }
+    """Every variable the function requires or has a default for is set by the stack (so the
+    stack, not a default inside the function, decides), plus the server's THREADS."""
+    environment = service_config(default_run)["environmentVariables"]
+    assert environment == load_settings(PROJECT_ID, None, {}).function_environment()
+    assert set(environment) == {
+        variable.name
+        for variable in function.VARIABLES
+        if variable.required or variable.default is not None
+    } | {"THREADS"}
+    assert (environment["TOPIC_ID"], environment["BUCKET_NAME"]) == (
+        "ai-service-image-labeled",
+        f"{PROJECT_ID}-ai-service-images",
+    )
 
 
 def test_configured_values_reach_the_function() -> None:
@@ -112,6 +105,7 @@ def test_configured_values_reach_the_function() -> None:
         {
             "targetLabels": "Bicycle, Tandem",
             "minScore": "0.8",
+            "reviewMinScore": "0.55",
             "maxLabels": "5",
             "visionFeatures": "label_detection,SAFE_SEARCH_DETECTION",
             "functionConcurrency": "16",
@@ -128,7 +122,7 @@ def test_configured_values_reach_the_function() -> None:
     config = service_config(run)
     environment = config["environmentVariables"]
     assert environment["TARGET_LABELS"] == "Bicycle,Tandem"
-    assert environment["MIN_SCORE"] == "0.8"
+    assert (environment["MIN_SCORE"], environment["REVIEW_MIN_SCORE"]) == ("0.8", "0.55")
     assert environment["MAX_LABELS"] == "5"
     assert environment["VISION_FEATURES"] == "LABEL_DETECTION,SAFE_SEARCH_DETECTION"
     assert environment["VISION_TIMEOUT_SECONDS"] == "60"

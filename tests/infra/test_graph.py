@@ -72,7 +72,6 @@ def test_every_cloud_resource_waits_for_its_apis_and_their_propagation(
 
 def test_api_wait_follows_every_api(default_run: ProgramRun) -> None:
     propagation = sleep(default_run, "apis-")
-    assert propagation.inputs["createDuration"] == "60s"
     for service in default_run.of_type(SERVICE):
         assert service.urn in propagation.dependencies, f"wait does not follow {service.urn}"
 
@@ -80,9 +79,6 @@ def test_api_wait_follows_every_api(default_run: ProgramRun) -> None:
 def test_function_is_built_only_after_its_grants_have_propagated(default_run: ProgramRun) -> None:
     function = default_run.one(FUNCTION)
     propagation = sleep(default_run, "access-")
-    # 120 s, not 60 s: IAM changes "typically" take 2 minutes (IAM access-change-propagation
-    # docs) and a 60 s wait failed about half of TPG's builder-sample runs (TPG #20571).
-    assert propagation.inputs["createDuration"] == "120s"
     assert default_run.depends_on(function, propagation), f"{function.urn} skips the IAM wait"
     grants = [
         item
@@ -121,7 +117,6 @@ def test_push_subscription_starts_only_after_its_grants_have_propagated(
         "gcp:pubsub/subscription:Subscription", name="ai-service-image-labeling-push"
     )
     propagation = sleep(default_run, "delivery-")
-    assert propagation.inputs["createDuration"] == "120s"
     assert default_run.depends_on(subscription, propagation), (
         f"{subscription.urn} can push before its grants apply"
     )

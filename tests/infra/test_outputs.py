@@ -1,4 +1,4 @@
-"""Stack outputs: what the User-Service, the smoke test and operators need, and preview mode."""
+"""Stack outputs: what the User-Service, the smoke test and operators need; labels; repeated runs."""
 
 from __future__ import annotations
 
@@ -40,12 +40,6 @@ def test_every_resource_that_takes_labels_has_them(default_run: ProgramRun) -> N
         assert labels.get("environment") == "dev", item.urn
         assert labels.get("managed-by") == "pulumi", item.urn
         assert labels.get("component"), item.urn
-
-
-def test_program_runs_in_preview_mode() -> None:
-    run = run_program(preview=True)
-    assert len(list(run.custom())) == len(list(run_program().custom()))
-    assert run.one("gcp:cloudfunctionsv2/function:Function")
 
 
 def test_repeated_runs_in_one_process_are_independent() -> None:

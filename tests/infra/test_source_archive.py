@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -11,19 +12,32 @@ from pathlib import Path
 import pytest
 
 from infra.source_archive import (
+    FALLBACK_DIRECTORY,
     archive_bytes,
     build_archive,
     object_name,
     source_digest,
     source_files,
 )
-from tests.infra.conftest import FUNCTION_SOURCE_VARIABLE, write_function_tree
-from tests.infra.harness import REPOSITORY, ProgramRun, run_program
+from tests.infra.harness import REPOSITORY, ProgramRun
+
+FUNCTION_FILES = {
+    "main.py": "def label_image(event):\n    return None\n",
+    "requirements.txt": "functions-framework==3.10.2\n",
+    "labeling/__init__.py": "",
+    "labeling/core.py": "VALUE = 1\n",
+}
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    return write_function_tree(tmp_path / "function")
+    """A small function source tree."""
+    root = tmp_path / "function"
+    for name, content in FUNCTION_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
 
 
 def test_changing_a_shipped_file_changes_the_hash(tree: Path) -> None:
@@ -120,23 +134,13 @@ def test_a_tree_without_main_py_is_refused(tree: Path) -> None:
         source_digest(tree)
 
 
-def test_the_deployed_object_is_named_after_the_source_hash(
-    default_run: ProgramRun, function_tree: Path
+def test_the_program_ships_this_checkout_s_function_directory_named_after_its_hash(
+    default_run: ProgramRun,
 ) -> None:
+    """With the unit tests above (a code change changes the hash), a code change redeploys."""
     source_object = default_run.one("gcp:storage/bucketObject:BucketObject")
-    assert source_object.inputs["name"] == object_name(source_digest(function_tree))
-
-
-def test_a_code_change_gives_the_program_a_new_object_name(
-    function_tree: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    changed = tmp_path / "changed"
-    shutil.copytree(function_tree, changed)
-    (changed / "main.py").write_text("def label_image(event):\n    return 1\n")
-    before = run_program().one("gcp:storage/bucketObject:BucketObject").inputs["name"]
-    monkeypatch.setenv(FUNCTION_SOURCE_VARIABLE, str(changed))
-    after = run_program().one("gcp:storage/bucketObject:BucketObject").inputs["name"]
-    assert before != after
+    assert source_object.inputs["name"] == object_name(source_digest(REPOSITORY / "function"))
+    assert (REPOSITORY / "build" / "function-archives" / source_object.inputs["name"]).is_file()
 
 
 def test_the_real_function_directory_packages_cleanly() -> None:
@@ -172,4 +176,19 @@ def test_a_stale_archive_under_the_same_name_is_replaced(tree: Path, tmp_path: P
     stale.write_bytes(b"written by another build of the same code")
     built = build_archive(tree, output)
     assert built.path == stale
+    assert built.path.read_bytes() == archive_bytes(tree)
+
+
+def test_an_unwritable_output_directory_falls_back_to_a_temporary_one(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only checkout still deploys: the archive only has to outlive the upload."""
+    blocked = tmp_path / "build"
+    blocked.write_text("a file where the build directory would go")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+    built = build_archive(tree, blocked / "function-archives")
+
+    assert built.path == tmp_path / "tmp" / FALLBACK_DIRECTORY / built.object_name
     assert built.path.read_bytes() == archive_bytes(tree)

@@ -24,7 +24,7 @@ LOCAL_ENDPOINT = "http://127.0.0.1:8080/"
 
 
 @pytest.fixture(scope="module")
-def tuned_run(isolated_sources: None) -> ProgramRun:
+def tuned_run() -> ProgramRun:
     return run_program(TUNED)
 
 
