@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 from user_uploads import entries as states
 from user_uploads.announcer import AnnounceFailed
 from user_uploads.config import CONTENT_TYPES, Settings
-from user_uploads.entries import Entries, needs_deletion, valid_id
+from user_uploads.entries import Applied, Entries, needs_deletion, valid_id
 from user_uploads.images import SNIFF_BYTES, detect
 from user_uploads.logs import log_event
 from user_uploads.push_auth import CertificatesUnavailable, PushRefused
@@ -241,9 +241,13 @@ class Handlers:
             # dead-letter topic, where an operator can read what the AI-Service sent.
             log_event("ERROR", "malformed result refused", reason=str(bad), by=delivered_by)
             return flask.jsonify({"error": f"malformed result: {bad}"}), 400
-        applied = self.entries().apply(result)
-        if applied.entry is not None and isinstance(result.upload_id, str):
-            self.finish_deletion(result.upload_id, applied.entry)
+        upload_id = result.upload_id
+        if isinstance(upload_id, str) and valid_id(upload_id):
+            applied = self.entries().apply(upload_id, result)
+            if applied.entry is not None:
+                self.finish_deletion(upload_id, applied.entry)
+        else:
+            applied = Applied(states.UNKNOWN, None)  # not an id this service ever gives
         state = None if applied.entry is None else applied.entry["state"]
         log_event(
             OUTCOME_SEVERITY.get(applied.outcome, "INFO"),

@@ -53,11 +53,13 @@ def decide(entry: Mapping[str, Any], result: Result) -> str:
     """What a result does to an entry; APPLIED when it should be written. Pure."""
     if result.path != entry["object_name"]:
         return FOREIGN_PATH
+    held = rank_of(entry.get("result"))
+    if held == result.rank:
+        return DUPLICATE
     if entry["state"] == BLOCKED or entry.get("refused"):
         return FINAL
-    held = rank_of(entry.get("result"))
-    if held is not None and held >= result.rank:
-        return DUPLICATE if held == result.rank else STALE
+    if held is not None and held > result.rank:
+        return STALE
     return APPLIED
 
 
@@ -122,11 +124,9 @@ class Entries:
         refused: dict[str, Any] | None = refuse_in(self._client.transaction())
         return refused
 
-    def apply(self, result: Result) -> Applied:
-        """Applies a result once, whatever the order and number of its deliveries."""
-        if not isinstance(result.upload_id, str) or not valid_id(result.upload_id):
-            return Applied(UNKNOWN, None)
-        ref = self._ref(result.upload_id)
+    def apply(self, upload_id: str, result: Result) -> Applied:
+        """Applies a result for `upload_id` once, whatever the order and number of deliveries."""
+        ref = self._ref(upload_id)
 
         @firestore.transactional  # type: ignore[untyped-decorator]
         def apply_in(transaction: firestore.Transaction) -> Applied:
