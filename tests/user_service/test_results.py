@@ -36,7 +36,7 @@ def test_a_matched_result_allows_the_upload_with_its_labels(api: Api) -> None:
     entry = api.read(upload_id).json
     assert entry["state"] == "accepted"
     assert entry["final"] is True
-    assert entry["message"] == "Allowed."
+    assert entry["message"] == "Allowed: Bicycle found (97%)."
     assert [label["description"] for label in entry["labels"]] == ["Bicycle", "Wheel"]
     assert entry["match"] == {"label": "Bicycle", "score": 0.97, "threshold": 0.5}
     assert entry["completed_at"] is not None

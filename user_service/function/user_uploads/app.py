@@ -82,7 +82,8 @@ class ApiError(Exception):
 
 
 def create_app(settings: Settings, services: Services) -> flask.Flask:
-    app = flask.Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
+    # Not /static: functions-framework's own Flask app claims /static/<path> before ours is reached.
+    app = flask.Flask(__name__, static_folder=str(STATIC), static_url_path="/assets")
     app.config["MAX_CONTENT_LENGTH"] = MAX_API_BODY_BYTES
     handlers = Handlers(settings, services)
     app.register_error_handler(ApiError, _api_error)
@@ -332,9 +333,11 @@ def _view(upload_id: str, entry: Mapping[str, Any], settings: Settings) -> dict[
         shown = states.DELAYED
     error = entry.get("error")
     message = MESSAGES[shown]
+    match = entry.get("match") or {}
     if state == states.FAILED and error:
         message = f"{message} {error.get('message', '')}".strip()
-    match = entry.get("match") or {}
+    elif state == states.ACCEPTED and match.get("label") and match.get("score") is not None:
+        message = f"Allowed: {match['label']} found ({match['score']:.0%})."
     return {
         "id": upload_id,
         "state": shown,
