@@ -2,7 +2,7 @@
 
 Shared per session: the Firestore emulator (one process; each test has a project of its own, which the
 emulator keeps apart, as the Pub/Sub emulator does), the storage emulator and its gateway
-(user_service_local.storage_gateway: CORS and GCS's upload preconditions). Per test: the contract
+(user_service.local.storage_gateway: CORS and GCS's upload preconditions). Per test: the contract
 topics in that project and the service, in-process (Flask's test client) or as a real process.
 """
 
@@ -17,13 +17,13 @@ import flask
 import pytest
 from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 
 from ops.emulators import EmulatorError, FirestoreEmulator, PubSubEmulator, free_port
 from tests.fakes.emulator import SKIP_VARIABLE, emulator_clients
 from tests.user_service.harness import Topics, envelope
-from user_service_local.server import local_environment
-from user_service_local.storage_gateway import StorageGateway
+from user_service.local.server import local_environment
+from user_service.local.storage_gateway import StorageGateway
 from user_uploads.app import create_app
 from user_uploads.config import Settings
 from user_uploads.services import build_services

@@ -20,7 +20,7 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from tests.fakes.contracts import problems
-from user_service_local.server import NEW_IMAGE_TOPIC
+from user_service.local.server import NEW_IMAGE_TOPIC
 
 LABELED_TOPIC = "ai-service-image-labeled"
 ANNOUNCEMENTS = "test-announcements"

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 
 from tests.user_service.conftest import Api, make_api
 from tests.user_service.harness import HOUSE, Topics, envelope, put_object, result
@@ -129,7 +129,7 @@ def test_concurrent_deliveries_of_one_result_apply_it_exactly_once(api: Api) -> 
         client = api.app.test_client()
         response = client.post(f"/pubsub/results?token={api.token}", json=envelope(payload))
         with lock:
-            outcomes.append(response.json["outcome"])
+            outcomes.append(json.loads(response.data)["outcome"])
 
     threads = [threading.Thread(target=deliver) for _ in range(6)]
     for thread in threads:

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from ops.emulators import FirestoreEmulator, PubSubEmulator
 from tests.fakes.emulator import emulator_clients
 from tests.user_service.conftest import BUCKET
 from tests.user_service.harness import Topics, result
-from user_service_local.server import UserServiceServer, local_environment
-from user_service_local.storage_gateway import StorageGateway
+from user_service.local.server import UserServiceServer, local_environment
+from user_service.local.storage_gateway import StorageGateway
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, chromium's background connections fail on this machine's closed network and slow

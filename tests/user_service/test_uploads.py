@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 
 from tests.user_service.conftest import BUCKET, Api, make_api
 from tests.user_service.harness import Topics, put_object

@@ -17,6 +17,7 @@ from google.api_core import retry as api_retry
 from google.auth.credentials import AnonymousCredentials
 from google.pubsub_v1 import PublisherClient
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+from google.pubsub_v1.types import PubsubMessage
 
 RETRYABLE = (
     api_exceptions.Aborted,
@@ -63,7 +64,7 @@ class Announcer:
         try:
             response = self._client.publish(
                 topic=self._topic_path,
-                messages=[{"data": data}],
+                messages=[PubsubMessage(data=data)],
                 retry=self._retry,
                 timeout=self._timeout,
             )

@@ -230,7 +230,9 @@ class Handlers:
         """7a: a result pushed by Pub/Sub, applied once whatever the order and repetitions."""
         request = flask.request
         try:
-            delivered_by = self.services.verifier.get().verify(request.headers, request.args)
+            delivered_by = self.services.verifier.get().verify(
+                request.headers.get("Authorization"), request.args.get("token")
+            )
         except PushRefused as refused:
             log_event("WARNING", "result delivery refused", reason=refused.reason)
             return flask.jsonify({"error": refused.reason}), refused.status

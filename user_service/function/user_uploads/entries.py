@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.cloud import firestore  # type: ignore[attr-defined]
+from google.cloud import firestore
 
 from user_uploads.results import Result, rank_of
 
@@ -103,12 +103,12 @@ class Entries:
         """The object failed the upload check: failed, for good, unless it was announced already."""
         ref = self._ref(upload_id)
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def refuse_in(transaction: firestore.Transaction) -> dict[str, Any] | None:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 return None
-            entry: dict[str, Any] = snapshot.to_dict()
+            entry: dict[str, Any] = snapshot.to_dict() or {}
             if entry["state"] != PENDING or entry.get("announced_at") is not None:
                 return entry
             change = {
@@ -128,12 +128,12 @@ class Entries:
         """Applies a result for `upload_id` once, whatever the order and number of deliveries."""
         ref = self._ref(upload_id)
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def apply_in(transaction: firestore.Transaction) -> Applied:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 return Applied(UNKNOWN, None)
-            entry: dict[str, Any] = snapshot.to_dict()
+            entry: dict[str, Any] = snapshot.to_dict() or {}
             outcome = decide(entry, result)
             if outcome != APPLIED:
                 return Applied(outcome, entry)

@@ -13,7 +13,7 @@ Local: the Pub/Sub emulator sends no token, so its push URL carries a shared sec
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Protocol
 
 import google.auth.exceptions
@@ -40,8 +40,9 @@ class CertificatesUnavailable(Exception):
 
 
 class PushVerifier(Protocol):
-    def verify(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str:
-        """Returns who delivered (for the log), or raises PushRefused."""
+    def verify(self, authorization: str | None, query_token: str | None) -> str:
+        """Who delivered (for the log), from the Authorization header and the `token` query
+        parameter; PushRefused if it is not Pub/Sub's push."""
         ...
 
 
@@ -56,9 +57,8 @@ class OidcPushVerifier:
         self._check = check
         self._transport = transport()  # one requests.Session, reused (thread-safe for GETs)
 
-    def verify(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str:
-        authorization = headers.get("Authorization", "")
-        scheme, _, token = authorization.partition(" ")
+    def verify(self, authorization: str | None, query_token: str | None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise PushRefused(401, "no bearer token: only Pub/Sub's push may deliver results")
         try:
@@ -72,11 +72,10 @@ class OidcPushVerifier:
             raise CertificatesUnavailable(str(error)) from error
         except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
             raise PushRefused(403, f"the token is not valid for this endpoint: {error}") from None
-        if claims.get("email") != self._check.account or claims.get("email_verified") is not True:
-            raise PushRefused(
-                403, f"the token is not the push account's (email {claims.get('email')!r})"
-            )
-        return self._check.account
+        email = claims.get("email")
+        if email != self._check.account or claims.get("email_verified") is not True:
+            raise PushRefused(403, f"the token is not the push account's (email {email!r})")
+        return str(email)
 
 
 class SharedTokenVerifier:
@@ -85,8 +84,8 @@ class SharedTokenVerifier:
     def __init__(self, token: str) -> None:
         self._token = token.encode()
 
-    def verify(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str:
-        given = query.get("token", "")
+    def verify(self, authorization: str | None, query_token: str | None) -> str:
+        given = query_token or ""
         if not given:
             raise PushRefused(401, "no push token: only the local push subscription may deliver")
         if not hmac.compare_digest(given.encode(), self._token):

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import google.auth.transport
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore, storage  # type: ignore[attr-defined]
+from google.cloud import firestore, storage
 
 from user_uploads.announcer import Announcer, build_publisher
 from user_uploads.config import Settings

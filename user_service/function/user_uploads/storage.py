@@ -20,7 +20,7 @@ import google.auth
 import google.auth.credentials
 import google.auth.transport.requests
 from google.api_core import exceptions as api_exceptions
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 
 # The headers a browser must send with its PUT, all bound into the signature: GCS refuses the PUT
 # when the body's size is outside the range (XML API reference-headers, x-goog-content-length-range;
@@ -91,8 +91,7 @@ class AccessToken:
                 self._credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
             if not self._credentials.valid:
                 self._credentials.refresh(google.auth.transport.requests.Request())
-            token: str = self._credentials.token
-            return token
+            return str(self._credentials.token)
 
 
 class ImagesBucket:
