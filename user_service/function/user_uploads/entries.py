@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from google.api_core import retry as api_retry
 from google.cloud import firestore
 
 from user_uploads.results import Result, rank_of
@@ -37,6 +38,20 @@ STALE = "stale"  # outranked by the result the entry holds
 FINAL = "final"  # the entry's state can no longer change (blocked, or refused at upload)
 UNKNOWN = "unknown"  # no such upload
 FOREIGN_PATH = "foreign_path"  # the result names another object than the entry's
+
+
+# Each call retries transient errors for a few seconds only (the library's own default retries for up
+# to a minute): an outage of Firestore becomes a quick 503 (the screen polls again, Pub/Sub redelivers)
+# instead of requests that hang.
+CALL_TIMEOUT_SECONDS = 5.0
+RETRY = api_retry.Retry(
+    predicate=api_retry.if_transient_error,
+    initial=0.1,
+    maximum=1.0,
+    multiplier=2.0,
+    timeout=CALL_TIMEOUT_SECONDS,
+)
+BOUNDED: dict[str, Any] = {"retry": RETRY, "timeout": CALL_TIMEOUT_SECONDS}
 
 
 @dataclass(frozen=True)
@@ -81,10 +96,10 @@ class Entries:
 
     def create(self, upload_id: str, fields: Mapping[str, Any]) -> None:
         """Creates the entry; Conflict if the id exists (ids are random: never in practice)."""
-        self._ref(upload_id).create(dict(fields))
+        self._ref(upload_id).create(dict(fields), **BOUNDED)
 
     def get(self, upload_id: str) -> dict[str, Any] | None:
-        snapshot = self._ref(upload_id).get()
+        snapshot = self._ref(upload_id).get(**BOUNDED)
         return snapshot.to_dict() if snapshot.exists else None
 
     def mark_announced(self, upload_id: str, message_id: str, size: int, detected: str) -> None:
@@ -96,16 +111,19 @@ class Entries:
                 "size": size,
                 "detected_type": detected,
                 "updated_at": now(),
-            }
+            },
+            **BOUNDED,
         )
 
     def refuse(self, upload_id: str, code: str, message: str) -> dict[str, Any] | None:
         """The object failed the upload check: failed, for good, unless it was announced already."""
         ref = self._ref(upload_id)
+        if not self._reachable(ref):
+            return None
 
         @firestore.transactional
         def refuse_in(transaction: firestore.Transaction) -> dict[str, Any] | None:
-            snapshot = ref.get(transaction=transaction)
+            snapshot = ref.get(transaction=transaction, **BOUNDED)
             if not snapshot.exists:
                 return None
             entry: dict[str, Any] = snapshot.to_dict() or {}
@@ -127,10 +145,12 @@ class Entries:
     def apply(self, upload_id: str, result: Result) -> Applied:
         """Applies a result for `upload_id` once, whatever the order and number of deliveries."""
         ref = self._ref(upload_id)
+        if not self._reachable(ref):
+            return Applied(UNKNOWN, None)
 
         @firestore.transactional
         def apply_in(transaction: firestore.Transaction) -> Applied:
-            snapshot = ref.get(transaction=transaction)
+            snapshot = ref.get(transaction=transaction, **BOUNDED)
             if not snapshot.exists:
                 return Applied(UNKNOWN, None)
             entry: dict[str, Any] = snapshot.to_dict() or {}
@@ -149,8 +169,15 @@ class Entries:
         applied: Applied = apply_in(self._client.transaction())
         return applied
 
+    @staticmethod
+    def _reachable(ref: firestore.DocumentReference) -> bool:
+        """Whether the document exists, read with the bounded retry before a transaction starts:
+        a transaction's begin retries for a minute, and its rollback after a failed begin raises
+        a ValueError that hides the outage."""
+        return bool(ref.get(field_paths=["state"], **BOUNDED).exists)
+
     def mark_image_deleted(self, upload_id: str) -> None:
-        self._ref(upload_id).update({"image_deleted_at": now(), "updated_at": now()})
+        self._ref(upload_id).update({"image_deleted_at": now(), "updated_at": now()}, **BOUNDED)
 
 
 def valid_id(upload_id: str) -> bool:
