@@ -20,30 +20,19 @@ from typing import Any
 
 import pytest
 from google.cloud import storage
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 from ops.emulators import FirestoreEmulator, PubSubEmulator
 from tests.fakes.emulator import emulator_clients
+from tests.user_service.browser import browser
 from tests.user_service.conftest import BUCKET
 from tests.user_service.harness import Topics, result
 from user_service.local.server import UserServiceServer, local_environment
 from user_service.local.storage_gateway import StorageGateway
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Without these, chromium's background connections fail on this machine's closed network and slow
-# or break the run (update checks, sync, QUIC probes).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SAMPLES = Path(__file__).resolve().parents[2] / "ops" / "samples"
 VERDICT_TIMEOUT_MS = 20_000
+__all__ = ["browser"]  # the fixture, from tests/user_service/browser.py
 
 
 class StandInAiService:
@@ -111,26 +100,6 @@ def screen(
                 yield service, stand_in
     finally:
         subscriber.close()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium (make test does)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-        )
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 @pytest.fixture
