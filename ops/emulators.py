@@ -63,6 +63,10 @@ def emulator_command(host: str, port: int) -> list[str]:
 class PubSubEmulator:
     """One emulator process on a fixed address (a free port unless given), in its own process group."""
 
+    title = "the Pub/Sub emulator"
+    process_name = "pubsub-emulator"
+    ready_line = READY_LINE
+
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.bind_host = host
         self.port = port or free_port(host)
@@ -79,21 +83,22 @@ class PubSubEmulator:
             return self
         self._close_child()
         self._child = ChildProcess(
-            "pubsub-emulator",
-            emulator_command(self.bind_host, self.port),
-            ready=lambda output: READY_LINE in output,
+            self.process_name, self.command(), ready=lambda output: self.ready_line in output
         )
         try:
             self._child.launch().wait_ready(timeout)
         except StartError as error:
             self._close_child()
-            raise EmulatorError(f"the Pub/Sub emulator on {self.host}: {error}") from None
+            raise EmulatorError(f"{self.title} on {self.host}: {error}") from None
         except BaseException:
             # A Ctrl-C or SIGTERM while it starts: its group is its own, so no signal reaches the
             # java process; stop it here or it outlives us (adopted by PID 1).
             self._close_child()
             raise
         return self
+
+    def command(self) -> list[str]:
+        return emulator_command(self.bind_host, self.port)
 
     def stop(self) -> None:
         """Stop the whole process group and wait until the port is free again."""
@@ -126,6 +131,43 @@ class PubSubEmulator:
         self.close()
 
 
+FIRESTORE_READY_LINE = "Dev App Server is now running."
+FIRESTORE_INSTALL_HINT = (
+    "Google's Firestore emulator is not installed: install the Debian package "
+    "google-cloud-cli-firestore-emulator (Google's apt repository) or run "
+    "`gcloud components install cloud-firestore-emulator`, plus a Java 17+ runtime"
+)
+_FIRESTORE_LAUNCHER = Path("platform") / "cloud-firestore-emulator" / "cloud_firestore_emulator"
+
+
+def firestore_emulator_command(host: str, port: int) -> list[str]:
+    """The Firestore emulator's own launcher (3 s to ready here; `gcloud emulators firestore
+    start` adds gcloud's start-up), or EmulatorError naming what to install."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None or (shutil.which("java") is None and not os.environ.get("JAVA_HOME")):
+        raise EmulatorError(f"gcloud or java is not on PATH. {FIRESTORE_INSTALL_HINT}")
+    sdk_root = Path(os.path.realpath(gcloud)).parent.parent
+    for root in (sdk_root, sdk_root / "lib" / "google-cloud-sdk"):
+        launcher = root / _FIRESTORE_LAUNCHER
+        if launcher.is_file():
+            return ["bash", str(launcher), "start", f"--host={host}", f"--port={port}"]
+    raise EmulatorError(
+        f"no cloud-firestore-emulator component under {sdk_root}. {FIRESTORE_INSTALL_HINT}"
+    )
+
+
+class FirestoreEmulator(PubSubEmulator):
+    """Google's Firestore emulator (native mode), started and stopped like the Pub/Sub one; the
+    clients use it when FIRESTORE_EMULATOR_HOST=<host>. It keeps every project apart, in memory."""
+
+    title = "the Firestore emulator"
+    process_name = "firestore-emulator"
+    ready_line = FIRESTORE_READY_LINE
+
+    def command(self) -> list[str]:
+        return firestore_emulator_command(self.bind_host, self.port)
+
+
 def _wait_port_free(host: str, port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while port_taken(host, port) and time.monotonic() < deadline:
@@ -133,13 +175,14 @@ def _wait_port_free(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ops.emulators check`: exit 2 with what to install when the emulator is missing."""
+    """`python -m ops.emulators check`: exit 2 with what to install when an emulator is missing."""
     args = sys.argv[1:] if argv is None else argv
     if args != ["check"]:
         print("usage: python -m ops.emulators check", file=sys.stderr)
         return 2
     try:
         emulator_command("127.0.0.1", 8085)
+        firestore_emulator_command("127.0.0.1", 8080)  # the User-Service's tests
     except EmulatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,88 @@
+"""Runs the User-Service's Pulumi program (user_service/stack) under the infra tests' recording mocks,
+with the AI-Service stack's outputs answered for its StackReference."""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from tests.infra.harness import PROJECT_ID, CloudMocks, ProgramRun, RecordingMonitor
+
+PROGRAM = Path(__file__).resolve().parents[2] / "user_service" / "stack" / "__main__.py"
+PULUMI_PROJECT = "user-service"
+AI_PROJECT = "bike-share-ai"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+AI_OUTPUTS = {
+    "project": AI_PROJECT,
+    "region": "us-central1",
+    "imagesBucket": f"{AI_PROJECT}-ai-service-images",
+    "newImageTopic": "user-service-new-image",
+    "labeledTopic": "ai-service-image-labeled",
+}
+DEFAULT_CONFIG = {"aiServiceStack": "organization/ai-service/dev"}
+
+
+class UserServiceMocks(CloudMocks):
+    """CloudMocks, plus the AI-Service stack's outputs and Firestore's database id."""
+
+    def __init__(self, ai_outputs: Mapping[str, Any] = AI_OUTPUTS) -> None:
+        super().__init__()
+        self.ai_outputs = dict(ai_outputs)
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == STACK_REFERENCE:
+            return args.name, {**args.inputs, "outputs": self.ai_outputs}
+        if args.typ == "gcp:firestore/database:Database":
+            project = args.inputs.get("project") or PROJECT_ID
+            resource_id = f"projects/{project}/databases/{args.inputs['name']}"
+            return resource_id, {**args.inputs, "uid": "1"}
+        return super().new_resource(args)
+
+
+def run_user_service(
+    config: Mapping[str, str] | None = None,
+    *,
+    project: str | None = PROJECT_ID,
+    preview: bool = False,
+    mocks: UserServiceMocks | None = None,
+) -> ProgramRun:
+    """Runs user_service/stack/__main__.py once under fresh mocks (`config`: user-service:* keys)."""
+    values: dict[str, str] = {}
+    if project is not None:
+        values["gcp:project"] = project
+    values.update(
+        {
+            f"{PULUMI_PROJECT}:{key}": value
+            for key, value in {**DEFAULT_CONFIG, **(config or {})}.items()
+        }
+    )
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(values)
+    mocks = mocks or UserServiceMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(
+        mocks, project=PULUMI_PROJECT, stack="dev", preview=preview, monitor=monitor
+    )
+    stack = runtime_settings.get_root_resource()
+    assert isinstance(stack, pulumi.runtime.stack.Stack)
+    exported: dict[str, Any] = {}
+
+    def program() -> None:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        resolved = _sync_await(pulumi.Output.from_input(dict(stack.outputs)).future())
+        exported.update(resolved or {})
+
+    _sync_await(run_pulumi_func(program))
+    return ProgramRun(
+        registrations=list(monitor.registrations.values()),
+        invocations=list(monitor.invocations),
+        outputs=exported,
+    )

@@ -1,0 +1,247 @@
+"""7a and 7b: results applied once whatever their number and order, verdicts readable, blocked images
+deleted, a verdict that never comes shown as delayed and completed by a later (redriven) result."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from google.cloud import storage
+
+from tests.user_service.conftest import Api, make_api
+from tests.user_service.harness import HOUSE, Topics, envelope, put_object, result
+
+JPEG = b"\xff\xd8\xff\xe0" + bytes(200)
+
+
+def announced_upload(api: Api) -> tuple[str, str]:
+    """An upload taken through 2a-2c: its id and object name."""
+    created = api.create("image/jpeg", len(JPEG)).json
+    assert put_object(created["upload"], JPEG).status_code == 200
+    assert api.done(created["id"]).status_code == 202
+    return created["id"], urlsplit(created["upload"]["url"]).path.split("/", 2)[2]
+
+
+def test_a_matched_result_allows_the_upload_with_its_labels(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    delivered = api.deliver(result(upload_id, path, matched=True))
+    assert delivered.status_code == 200
+    assert delivered.json == {"outcome": "applied", "state": "accepted"}
+    entry = api.read(upload_id).json
+    assert entry["state"] == "accepted"
+    assert entry["final"] is True
+    assert entry["message"] == "Allowed: Bicycle found (97%)."
+    assert [label["description"] for label in entry["labels"]] == ["Bicycle", "Wheel"]
+    assert entry["match"] == {"label": "Bicycle", "score": 0.97, "threshold": 0.5}
+    assert entry["completed_at"] is not None
+
+
+def test_a_blocked_upload_keeps_its_labels_and_its_image_is_deleted(
+    api: Api, bucket: storage.Bucket
+) -> None:
+    upload_id, path = announced_upload(api)
+    assert bucket.get_blob(path) is not None
+    assert api.deliver(result(upload_id, path, matched=False)).json["state"] == "blocked"
+    entry = api.read(upload_id).json
+    assert entry["state"] == "blocked"
+    assert entry["labels"] == [{"description": "House", "score": 0.93}]
+    assert entry["image_deleted"] is True
+    assert bucket.get_blob(path) is None, "a blocked image is never served: it is gone"
+
+
+@pytest.mark.parametrize(
+    ("decision", "matched", "state"),
+    [("review", False, "review"), ("reject", False, "blocked"), ("accept", True, "accepted")],
+)
+def test_the_review_band_decision_sets_the_state(
+    api: Api, decision: str, matched: bool, state: str
+) -> None:
+    upload_id, path = announced_upload(api)
+    api.deliver(result(upload_id, path, matched=matched, decision=decision))
+    entry = api.read(upload_id).json
+    assert entry["state"] == state
+    assert entry["decision"] == decision
+
+
+def test_a_failed_result_marks_the_upload_failed_with_the_reason(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    api.deliver(result(upload_id, path, error=("IMAGE_UNREADABLE", "Error opening file.")))
+    entry = api.read(upload_id).json
+    assert entry["state"] == "failed"
+    assert entry["error"] == {"code": "IMAGE_UNREADABLE", "message": "Error opening file."}
+    assert "Error opening file." in entry["message"]
+
+
+def test_a_redelivered_result_is_applied_once(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    payload = result(upload_id, path, matched=True)
+    first = api.deliver(payload, message_id="1")
+    completed = api.read(upload_id).json["completed_at"]
+    outcomes = [api.deliver(payload, message_id=str(n)).json["outcome"] for n in range(2, 5)]
+    assert first.json["outcome"] == "applied"
+    assert outcomes == ["duplicate"] * 3
+    assert api.read(upload_id).json["completed_at"] == completed
+
+
+def test_a_failed_result_never_overrides_a_labeled_one_in_either_order(api: Api) -> None:
+    """A redrive after the image is gone yields IMAGE_NOT_FOUND: the verdict stands."""
+    upload_id, path = announced_upload(api)
+    api.deliver(result(upload_id, path, matched=True, at=0))
+    late_failure = api.deliver(result(upload_id, path, error=("IMAGE_NOT_FOUND", "gone"), at=60))
+    assert late_failure.json == {"outcome": "stale", "state": "accepted"}
+
+    other_id, other_path = announced_upload(api)
+    api.deliver(result(other_id, other_path, error=("IMAGE_UNREADABLE", "denied"), at=0))
+    assert api.read(other_id).json["state"] == "failed"
+    labeled = api.deliver(result(other_id, other_path, matched=True, at=-30))
+    assert labeled.json == {"outcome": "applied", "state": "accepted"}, "labeled wins"
+
+
+def test_results_out_of_order_end_with_the_one_processed_last(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    newer = result(upload_id, path, matched=True, at=10)
+    older = result(upload_id, path, matched=True, at=5, labels=[HOUSE, *newer["labels"]])
+    assert api.deliver(newer).json["outcome"] == "applied"
+    assert api.deliver(older).json["outcome"] == "stale"
+    assert api.read(upload_id).json["labels"][0]["description"] == "Bicycle"
+
+
+def test_a_blocked_upload_stays_blocked_whatever_comes_later(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    api.deliver(result(upload_id, path, matched=False, at=0))
+    later = api.deliver(result(upload_id, path, matched=True, at=99))
+    assert later.json == {"outcome": "final", "state": "blocked"}
+
+
+def test_concurrent_deliveries_of_one_result_apply_it_exactly_once(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    payload = result(upload_id, path, matched=False)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def deliver() -> None:
+        client = api.app.test_client()
+        response = client.post(f"/pubsub/results?token={api.token}", json=envelope(payload))
+        with lock:
+            outcomes.append(json.loads(response.data)["outcome"])
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["applied"] + ["duplicate"] * 5
+    assert api.read(upload_id).json["image_deleted"] is True
+
+
+def test_results_for_unknown_uploads_are_acknowledged_and_change_nothing(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    for unknown in ("0" * 32, 17, "not-one-of-ours", "f" * 32):
+        delivered = api.deliver(result(unknown, path))
+        assert delivered.status_code == 200
+        assert delivered.json == {"outcome": "unknown", "state": None}
+    foreign = api.deliver(result(upload_id, "uploads/someone-else.jpg"))
+    assert foreign.json == {"outcome": "foreign_path", "state": "pending"}
+    assert api.read(upload_id).json["state"] == "pending"
+
+
+def _without(field: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda payload: {key: value for key, value in payload.items() if key != field}
+
+
+def _with(field: str, value: object) -> Callable[[dict[str, Any]], Any]:
+    return lambda payload: {**payload, field: value}
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        _without("schema_version"),
+        _with("schema_version", "2.0"),
+        _without("status"),
+        _with("status", "maybe"),
+        _with("labels", "Bicycle"),
+        _with("labels", [{"description": "Bicycle", "score": 7}]),
+        _with("match", {"matched": "yes"}),
+        _with("processed_at", "yesterday"),
+        _with("decision", "perhaps"),
+        _with("id", None),
+        _with("error", {"code": "X", "message": "labeled results carry no error"}),
+        lambda payload: [payload],
+    ],
+)
+def test_malformed_results_are_refused_and_change_nothing(
+    api: Api, spoil: Callable[[dict[str, Any]], Any]
+) -> None:
+    upload_id, path = announced_upload(api)
+    refused = api.deliver(spoil(result(upload_id, path, matched=False)))
+    assert refused.status_code == 400
+    assert refused.json["error"].startswith("malformed result")
+    entry = api.read(upload_id).json
+    assert entry["state"] == "pending"
+    assert entry["image_deleted"] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"subscription": "s"}',
+        b'{"message": "hello"}',
+        b'{"message": {"data": ""}}',
+        b'{"message": {"data": "@@not base64@@"}}',
+        json.dumps({"message": {"data": base64.b64encode(b"\xff\xfe").decode()}}).encode(),
+        json.dumps({"message": {"data": base64.b64encode(b"{not json").decode()}}).encode(),
+    ],
+)
+def test_malformed_push_bodies_are_refused(api: Api, body: bytes) -> None:
+    response = api.client.post(
+        f"/pubsub/results?token={api.token}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json["error"]
+
+
+def test_a_push_body_beyond_the_bound_is_refused_before_parsing(api: Api) -> None:
+    response = api.client.post(
+        f"/pubsub/results?token={api.token}",
+        data=b'{"message": {"data": "' + b"A" * 300_000 + b'"}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_deliveries_without_the_push_token_are_refused(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    payload = result(upload_id, path, matched=False)
+    assert api.deliver(payload, token="").status_code == 401
+    assert api.deliver(payload, token="x" * 32).status_code == 403
+    no_query = api.client.post("/pubsub/results", json=envelope(payload))
+    assert no_query.status_code == 401
+    assert api.read(upload_id).json["state"] == "pending", "a forged verdict changed nothing"
+
+
+def test_a_verdict_that_never_comes_reads_delayed_and_a_redriven_result_completes_it(
+    service_environment: dict[str, str], topics: Topics
+) -> None:
+    topics.create()
+    api = make_api({**service_environment, "VERDICT_DEADLINE_SECONDS": "1"})
+    upload_id, path = announced_upload(api)
+    assert api.read(upload_id).json["state"] == "pending"
+    time.sleep(1.2)
+    delayed = api.read(upload_id).json
+    assert delayed["state"] == "delayed"
+    assert delayed["final"] is False
+    assert "taking longer than usual" in delayed["message"]
+    # The message was dead-lettered; an operator redrives it and the AI-Service answers at last.
+    assert api.deliver(result(upload_id, path, matched=True)).json["outcome"] == "applied"
+    assert api.read(upload_id).json["state"] == "accepted"

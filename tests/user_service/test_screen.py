@@ -1,0 +1,187 @@
+"""The upload screen in a real headless browser (Debian's chromium, driven by Playwright), used as a
+person would: choose a photo, watch it upload, read the verdict.
+
+The service runs as a real functions-framework process on the emulators; the browser PUTs straight to
+storage through the local gateway (CORS, GCS's preconditions). The AI-Service is stood in for by a
+thread that reads each announcement, recognises the uploaded sample by its bytes and publishes the
+result it would get to ai-service-image-labeled, which a push subscription delivers to the service
+(the seven steps with the real function are `make local`'s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud import storage
+from playwright.sync_api import BrowserContext, Page, expect
+
+from ops.emulators import FirestoreEmulator, PubSubEmulator
+from tests.fakes.emulator import emulator_clients
+from tests.user_service.browser import browser
+from tests.user_service.conftest import BUCKET
+from tests.user_service.harness import Topics, result
+from user_service.local.server import UserServiceServer, local_environment
+from user_service.local.storage_gateway import StorageGateway
+
+SAMPLES = Path(__file__).resolve().parents[2] / "ops" / "samples"
+VERDICT_TIMEOUT_MS = 20_000
+__all__ = ["browser"]  # the fixture, from tests/user_service/browser.py
+
+
+class StandInAiService:
+    """Answers each announcement like the AI-Service would for the shipped samples; `hold()` keeps
+    the answers back (an upload stays pending) until `release()`."""
+
+    def __init__(self, topics: Topics, bucket: storage.Bucket) -> None:
+        self.topics = topics
+        self.bucket = bucket
+        self.verdicts = {
+            hashlib.sha256((SAMPLES / "bicycle.png").read_bytes()).hexdigest(): True,
+            hashlib.sha256((SAMPLES / "house.png").read_bytes()).hexdigest(): False,
+        }
+        self._released = threading.Event()
+        self._released.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for announcement in self.topics.announcements(1, timeout=0.5):
+                self._released.wait()
+                path = announcement["path"]
+                digest = hashlib.sha256(self.bucket.blob(path).download_as_bytes()).hexdigest()
+                if digest in self.verdicts:
+                    answer = result(announcement["id"], path, matched=self.verdicts[digest])
+                else:
+                    answer = result(announcement["id"], path, error=("IMAGE_UNREADABLE", "unknown"))
+                self.topics.publish_result(answer)
+
+    def __enter__(self) -> StandInAiService:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+        self._stop.set()
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def screen(
+    firestore_emulator: FirestoreEmulator,
+    pubsub_emulator: PubSubEmulator,
+    storage_gateway: StorageGateway,
+    bucket: storage.Bucket,
+) -> Iterator[tuple[UserServiceServer, StandInAiService]]:
+    project = f"screen-{uuid.uuid4().hex[:12]}"
+    environment = local_environment(
+        project, BUCKET, firestore_emulator.host, pubsub_emulator.host, storage_gateway.url
+    )
+    publisher, subscriber = emulator_clients(pubsub_emulator.host)
+    topics = Topics(project, publisher, subscriber)
+    try:
+        with UserServiceServer(environment) as service:
+            storage_gateway.allow_origin(service.url)  # the bucket's CORS rule names the screen
+            topics.create(push_endpoint=service.push_endpoint)
+            with StandInAiService(topics, bucket) as stand_in:
+                yield service, stand_in
+    finally:
+        subscriber.close()
+
+
+@pytest.fixture
+def page(
+    browser: BrowserContext, screen: tuple[UserServiceServer, StandInAiService]
+) -> Iterator[Page]:
+    service, _ = screen
+    opened = browser.new_page()
+    failures: list[str] = []
+    opened.on("pageerror", lambda error: failures.append(str(error)))
+    opened.goto(service.url)
+    yield opened
+    opened.close()
+    assert failures == [], f"the page raised: {failures}"
+
+
+def card(page: Page, name: str) -> Any:
+    return page.locator("article.upload", has=page.locator(".name", has_text=name))
+
+
+def choose(page: Page, path: Path) -> None:
+    page.set_input_files("#file", str(path))
+
+
+def test_a_bicycle_is_allowed_with_its_labels(page: Page) -> None:
+    choose(page, SAMPLES / "bicycle.png")
+    upload = card(page, "bicycle.png")
+    expect(upload).to_have_attribute("data-state", "accepted", timeout=VERDICT_TIMEOUT_MS)
+    expect(upload.locator(".verdict")).to_have_text("Allowed")
+    expect(upload.locator(".message")).to_have_text("Allowed: Bicycle found (97%).")
+    expect(upload.locator(".labels li").first).to_have_text("Bicycle 97%")
+    expect(upload.locator("progress")).to_be_hidden()
+
+
+def test_a_house_is_blocked_and_its_image_deleted(page: Page, bucket: storage.Bucket) -> None:
+    choose(page, SAMPLES / "house.png")
+    upload = card(page, "house.png")
+    expect(upload).to_have_attribute("data-state", "blocked", timeout=VERDICT_TIMEOUT_MS)
+    expect(upload.locator(".verdict")).to_have_text("Blocked")
+    expect(upload.locator(".labels li").first).to_have_text("House 93%")
+    expect(upload.locator(".message")).to_contain_text("deleted")
+    upload_id = upload.get_attribute("data-id")
+    assert upload_id
+    assert list(bucket.list_blobs(prefix=f"uploads/{upload_id}")) == []
+
+
+def test_a_file_that_is_not_an_image_is_refused_with_a_readable_message(
+    page: Page, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my bike is blue\n")
+    choose(page, notes)
+    upload = card(page, "notes.txt")
+    expect(upload).to_have_attribute("data-state", "refused", timeout=VERDICT_TIMEOUT_MS)
+    expect(upload.locator(".message")).to_contain_text("is not a photo we accept")
+    # A text file named like a photo gets as far as storage, and is refused by its first bytes.
+    disguised = tmp_path / "holiday.png"
+    shutil.copy(notes, disguised)
+    choose(page, disguised)
+    upload = card(page, "holiday.png")
+    expect(upload).to_have_attribute("data-state", "refused", timeout=VERDICT_TIMEOUT_MS)
+    expect(upload.locator(".message")).to_have_text(
+        "this file is not a photo we accept: JPEG, PNG, GIF, WEBP or BMP only"
+    )
+
+
+def test_a_second_upload_while_the_first_is_pending(
+    page: Page, screen: tuple[UserServiceServer, StandInAiService]
+) -> None:
+    _, stand_in = screen
+    stand_in.hold()
+    try:
+        choose(page, SAMPLES / "bicycle.png")
+        first = card(page, "bicycle.png")
+        expect(first).to_have_attribute("data-state", "pending", timeout=VERDICT_TIMEOUT_MS)
+        expect(first.locator(".verdict")).to_have_text("Checking...")
+        choose(page, SAMPLES / "house.png")
+        second = card(page, "house.png")
+        expect(second).to_have_attribute("data-state", "pending", timeout=VERDICT_TIMEOUT_MS)
+        expect(first).to_have_attribute("data-state", "pending")
+    finally:
+        stand_in.release()
+    expect(first).to_have_attribute("data-state", "accepted", timeout=VERDICT_TIMEOUT_MS)
+    expect(second).to_have_attribute("data-state", "blocked", timeout=VERDICT_TIMEOUT_MS)
+    expect(page.locator("article.upload")).to_have_count(2)

@@ -1,0 +1,1 @@
+"""The reference User-Service: upload screen, signed uploads, announcements and verdicts (docs/user-service.md)."""

@@ -1,0 +1,382 @@
+"""The HTTP API and the upload screen, as a Flask app (docs/user-service.md has the API).
+
+    GET  /                          the upload screen (static/)
+    GET  /api/limits                what the screen may upload
+    POST /api/uploads               2a/2b: create the entry, return a signed PUT URL for its object
+    POST /api/uploads/<id>/done     2c: check the object, then announce it on user-service-new-image
+    GET  /api/uploads/<id>          7b: the entry's state, labels and verdict
+    POST /pubsub/results            7a: Pub/Sub push of ai-service-image-labeled (OIDC only)
+
+Every error is JSON `{"error": "..."}` with a 4xx for the caller's fault, 503 for a peer's outage
+(try again; Pub/Sub redelivers) and never a bare 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flask
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from requests import exceptions as requests_exceptions
+from werkzeug.exceptions import HTTPException
+
+from user_uploads import entries as states
+from user_uploads.announcer import AnnounceFailed
+from user_uploads.config import CONTENT_TYPES, Settings
+from user_uploads.entries import Applied, Entries, needs_deletion, valid_id
+from user_uploads.images import SNIFF_BYTES, detect
+from user_uploads.logs import log_event
+from user_uploads.push_auth import CertificatesUnavailable, PushRefused
+from user_uploads.results import BadDelivery, parse_push
+from user_uploads.services import Services
+from user_uploads.storage import ImagesBucket
+
+STATIC = Path(__file__).resolve().parent / "static"
+OWNER_COOKIE = "upload_owner"
+OWNER_COOKIE_DAYS = 365
+MAX_API_BODY_BYTES = 4 * 1024
+# A result holds at most 100 labels and 100 objects (the contract): ~40 KB of JSON, base64 in a push.
+MAX_PUSH_BODY_BYTES = 256 * 1024
+OBJECT_PREFIX = "uploads/"
+# What each state tells the person who uploaded (the screen shows it as is).
+MESSAGES = {
+    "uploading": "Waiting for the photo to arrive.",
+    states.PENDING: "Checking the photo...",
+    states.DELAYED: (
+        "Still checking: this is taking longer than usual. You can leave this page; the verdict "
+        "is kept and shown here when it comes."
+    ),
+    states.ACCEPTED: "Allowed.",
+    states.BLOCKED: "Blocked: this photo does not show what the app asks for. It has been deleted.",
+    states.REVIEW: "A person will look at this photo before it is allowed.",
+    states.FAILED: "This photo could not be checked.",
+}
+# Outages of a peer (Firestore, Storage, Pub/Sub, IAM): 503, the caller retries.
+TRANSIENT = (
+    api_exceptions.GoogleAPICallError,
+    api_exceptions.RetryError,
+    auth_exceptions.TransportError,
+    auth_exceptions.RefreshError,
+    requests_exceptions.ConnectionError,
+    requests_exceptions.Timeout,
+    AnnounceFailed,
+    CertificatesUnavailable,
+)
+OUTCOME_SEVERITY = {states.FOREIGN_PATH: "ERROR", states.UNKNOWN: "WARNING"}
+
+
+class ApiError(Exception):
+    """A request the service refuses: `status` (4xx) and a message the screen can show as is."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def create_app(settings: Settings, services: Services) -> flask.Flask:
+    # Not /static: functions-framework's own Flask app claims /static/<path> before ours is reached.
+    app = flask.Flask(__name__, static_folder=str(STATIC), static_url_path="/assets")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_API_BODY_BYTES
+    handlers = Handlers(settings, services)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+    app.add_url_rule("/", view_func=_screen, methods=["GET"])
+    app.add_url_rule("/api/limits", view_func=handlers.limits, methods=["GET"])
+    app.add_url_rule("/api/uploads", view_func=handlers.create_upload, methods=["POST"])
+    app.add_url_rule(
+        "/api/uploads/<upload_id>/done", view_func=handlers.upload_done, methods=["POST"]
+    )
+    app.add_url_rule("/api/uploads/<upload_id>", view_func=handlers.read_upload, methods=["GET"])
+    app.add_url_rule("/pubsub/results", view_func=handlers.receive_result, methods=["POST"])
+    return app
+
+
+def _api_error(error: ApiError) -> tuple[flask.Response, int]:
+    body = {"error": error.message, **({"code": error.code} if error.code else {})}
+    return flask.jsonify(body), error.status
+
+
+def _http_error(error: HTTPException) -> tuple[flask.Response, int]:
+    messages = {
+        404: "no such page or API endpoint",
+        405: f"method {flask.request.method} is not allowed here",
+        413: "the request body is too large",
+    }
+    status = error.code or 400
+    return flask.jsonify({"error": messages.get(status, error.description)}), status
+
+
+def _unexpected(error: Exception) -> tuple[flask.Response, int]:
+    if isinstance(error, TRANSIENT):
+        log_event("WARNING", "a peer is unavailable", error=f"{type(error).__name__}: {error}")
+        return flask.jsonify({"error": "a service we depend on is unavailable: try again"}), 503
+    log_event("ERROR", "unexpected error", error=f"{type(error).__name__}: {error}")
+    return flask.jsonify({"error": "internal error"}), 500
+
+
+def _screen() -> flask.Response:
+    return flask.send_from_directory(STATIC, "index.html", max_age=0)
+
+
+class Handlers:
+    """The endpoints' logic; Flask only routes to it."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self.settings = settings
+        self.services = services
+
+    def entries(self) -> Entries:
+        return self.services.entries.get()
+
+    def bucket(self) -> ImagesBucket:
+        return self.services.bucket.get()
+
+    def limits(self) -> flask.Response:
+        return flask.jsonify(
+            {"max_bytes": self.settings.max_upload_bytes, "content_types": sorted(CONTENT_TYPES)}
+        )
+
+    def create_upload(self) -> tuple[flask.Response, int]:
+        """2a and 2b: the entry, and a signed URL for the one object the service names."""
+        settings = self.settings
+        body = _json_body()
+        content_type = body.get("content_type")
+        size = body.get("size")
+        if not isinstance(content_type, str) or content_type not in CONTENT_TYPES:
+            raise ApiError(415, _not_a_photo(content_type), "NOT_AN_IMAGE")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ApiError(400, "size must be the photo's size in bytes, at least 1", "BAD_SIZE")
+        if size > settings.max_upload_bytes:
+            raise ApiError(413, _too_large(size, settings.max_upload_bytes), "TOO_LARGE")
+        owner, issued = _owner(create=True)
+        upload_id = uuid.uuid4().hex
+        # The service names the object; nothing the client sent becomes part of a path.
+        object_name = f"{OBJECT_PREFIX}{upload_id}.{CONTENT_TYPES[content_type]}"
+        lifetime = datetime.timedelta(seconds=settings.upload_url_seconds)
+        signed = self.bucket().signed_upload(object_name, content_type, size, lifetime)
+        created = states.now()
+        fields = {
+            "owner": owner,
+            "object_name": object_name,
+            "content_type": content_type,
+            "declared_size": size,
+            "state": states.PENDING,
+            "created_at": created,
+            "upload_expires_at": signed.expires_at,
+            "announced_at": None,
+            "completed_at": None,
+            "updated_at": created,
+        }
+        self.entries().create(upload_id, fields)
+        log_event("INFO", "upload created", id=upload_id, path=object_name, size=size)
+        response = flask.jsonify(
+            {
+                "id": upload_id,
+                "upload": {
+                    "url": signed.url,
+                    "method": signed.method,
+                    "headers": dict(signed.headers),
+                    "expires_at": _time(signed.expires_at),
+                },
+                "entry": _view(upload_id, fields, settings),
+            }
+        )
+        if issued:
+            _set_owner_cookie(response, owner)
+        return response, 201
+
+    def upload_done(self, upload_id: str) -> tuple[flask.Response, int]:
+        """2c: check the object (exists, size, type by its first bytes), then announce it."""
+        entry = self.owned(upload_id)
+        self.finish_deletion(upload_id, entry)
+        if entry["state"] != states.PENDING or entry.get("announced_at") is not None:
+            return flask.jsonify(_view(upload_id, entry, self.settings)), 200  # same answer again
+        object_name = entry["object_name"]
+        stored = self.bucket().stat(object_name)
+        if stored is None:
+            raise ApiError(
+                409,
+                "the photo has not arrived in storage: upload it with the URL you were given, "
+                "then say it is done",
+                "NOT_UPLOADED",
+            )
+        limit = self.settings.max_upload_bytes
+        if stored.size > limit:
+            self.refuse(upload_id, "TOO_LARGE", _too_large(stored.size, limit), 413)
+        detected = detect(self.bucket().head(object_name, SNIFF_BYTES)) if stored.size else None
+        if detected is None:
+            self.refuse(upload_id, "NOT_AN_IMAGE", _not_a_photo(None), 415)
+        assert detected is not None
+        message_id = self.services.announcer.get().announce(upload_id, object_name)
+        self.entries().mark_announced(upload_id, message_id, stored.size, detected)
+        log_event("INFO", "upload announced", id=upload_id, path=object_name, message_id=message_id)
+        announced = self.entries().get(upload_id) or entry
+        return flask.jsonify(_view(upload_id, announced, self.settings)), 202
+
+    def read_upload(self, upload_id: str) -> flask.Response:
+        """7b: the entry as its owner may see it."""
+        return flask.jsonify(_view(upload_id, self.owned(upload_id), self.settings))
+
+    def receive_result(self) -> tuple[flask.Response, int]:
+        """7a: a result pushed by Pub/Sub, applied once whatever the order and repetitions."""
+        request = flask.request
+        try:
+            delivered_by = self.services.verifier.get().verify(
+                request.headers.get("Authorization"), request.args.get("token")
+            )
+        except PushRefused as refused:
+            log_event("WARNING", "result delivery refused", reason=refused.reason)
+            return flask.jsonify({"error": refused.reason}), refused.status
+        request.max_content_length = MAX_PUSH_BODY_BYTES
+        try:
+            result = parse_push(request.get_json(silent=True))
+        except BadDelivery as bad:
+            # Refused, not acknowledged: Pub/Sub redelivers it, then keeps it in this service's
+            # dead-letter topic, where an operator can read what the AI-Service sent.
+            log_event("ERROR", "malformed result refused", reason=str(bad), by=delivered_by)
+            return flask.jsonify({"error": f"malformed result: {bad}"}), 400
+        upload_id = result.upload_id
+        if isinstance(upload_id, str) and valid_id(upload_id):
+            applied = self.entries().apply(upload_id, result)
+            if applied.entry is not None:
+                self.finish_deletion(upload_id, applied.entry)
+        else:
+            applied = Applied(states.UNKNOWN, None)  # not an id this service ever gives
+        state = None if applied.entry is None else applied.entry["state"]
+        log_event(
+            OUTCOME_SEVERITY.get(applied.outcome, "INFO"),
+            f"result {applied.outcome}",
+            id=result.upload_id,
+            path=result.path,
+            status=result.status,
+            state=state,
+            processed_at=result.processed_at,
+            source_message_id=result.source_message_id,
+            outcome=applied.outcome,
+        )
+        # Acknowledged whatever the outcome: an unknown id or a stale result will not change.
+        return flask.jsonify({"outcome": applied.outcome, "state": state}), 200
+
+    def owned(self, upload_id: str) -> dict[str, Any]:
+        owner, _ = _owner(create=False)
+        entry = self.entries().get(upload_id) if valid_id(upload_id) else None
+        if entry is None or not secrets.compare_digest(str(entry.get("owner")), owner):
+            raise ApiError(404, "no such upload", "NOT_FOUND")  # another owner's: not even that
+        return entry
+
+    def refuse(self, upload_id: str, code: str, message: str, status: int) -> None:
+        refused = self.entries().refuse(upload_id, code, message)
+        if refused is not None:
+            self.finish_deletion(upload_id, refused)
+        log_event("INFO", "upload refused", id=upload_id, error_code=code)
+        raise ApiError(status, message, code)
+
+    def finish_deletion(self, upload_id: str, entry: Mapping[str, Any]) -> None:
+        """Deletes the image of a blocked or refused entry, once (retried by the next request)."""
+        if needs_deletion(entry):
+            self.bucket().delete(entry["object_name"])
+            self.entries().mark_image_deleted(upload_id)
+            log_event("INFO", "image deleted", id=upload_id, path=entry["object_name"])
+
+
+def _json_body() -> dict[str, Any]:
+    request = flask.request
+    if not request.is_json:
+        raise ApiError(415, "send a JSON body (Content-Type: application/json)", "NOT_JSON")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body is not a JSON object", "BAD_JSON")
+    return body
+
+
+def _owner(create: bool) -> tuple[str, bool]:
+    """This browser's opaque owner id (from the cookie this service issued), and whether it is new.
+
+    The reference authenticates nobody: whoever holds the cookie is that owner (docs/user-service.md).
+    """
+    owner = flask.request.cookies.get(OWNER_COOKIE, "")
+    if len(owner) == 32 and all(char in "0123456789abcdef" for char in owner):
+        return owner, False
+    if not create:
+        raise ApiError(401, "no owner cookie: open the upload screen first", "NO_OWNER")
+    return secrets.token_hex(16), True
+
+
+def _set_owner_cookie(response: flask.Response, owner: str) -> None:
+    request = flask.request
+    secure = request.is_secure or request.headers.get("X-Forwarded-Proto") == "https"
+    response.set_cookie(
+        OWNER_COOKIE,
+        owner,
+        max_age=OWNER_COOKIE_DAYS * 86400,
+        httponly=True,
+        secure=secure,
+        samesite="Strict",
+    )
+
+
+def _view(upload_id: str, entry: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """What the owner may see of an entry: never its owner id, nor internal bookkeeping."""
+    state = entry["state"]
+    announced = entry.get("announced_at")
+    shown = state
+    if state == states.PENDING and announced is None:
+        shown = "uploading"
+    elif state == states.PENDING and _overdue(announced, settings.verdict_deadline_seconds):
+        shown = states.DELAYED
+    error = entry.get("error")
+    message = MESSAGES[shown]
+    match = entry.get("match") or {}
+    if state == states.FAILED and error:
+        message = f"{message} {error.get('message', '')}".strip()
+    elif state == states.ACCEPTED and match.get("label") and match.get("score") is not None:
+        message = f"Allowed: {match['label']} found ({match['score']:.0%})."
+    return {
+        "id": upload_id,
+        "state": shown,
+        "final": state != states.PENDING,
+        "message": message,
+        "labels": list(entry.get("labels") or []),
+        "objects": list(entry.get("objects") or []),
+        "match": {key: match.get(key) for key in ("label", "score", "threshold")}
+        if match
+        else None,
+        "decision": entry.get("decision"),
+        "error": error,
+        "created_at": _time(entry.get("created_at")),
+        "announced_at": _time(announced),
+        "completed_at": _time(entry.get("completed_at")),
+        "image_deleted": entry.get("image_deleted_at") is not None,
+    }
+
+
+def _overdue(announced: datetime.datetime | None, deadline_seconds: int) -> bool:
+    if announced is None:
+        return False
+    return states.now() - announced > datetime.timedelta(seconds=deadline_seconds)
+
+
+def _time(value: datetime.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _not_a_photo(content_type: object) -> str:
+    kinds = "JPEG, PNG, GIF, WEBP or BMP"
+    if isinstance(content_type, str) and content_type:
+        return f"this file ({content_type[:60]}) is not a photo we accept: {kinds} only"
+    return f"this file is not a photo we accept: {kinds} only"
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"the photo is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"

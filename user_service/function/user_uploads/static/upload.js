@@ -1,0 +1,149 @@
+// The upload screen: choose or drop a photo, watch it upload, then see the verdict.
+// Plain JavaScript, no build step. Each photo gets its own card, so a second upload can start while
+// the first is still being checked.
+"use strict";
+
+(() => {
+  const VERDICTS = {
+    uploading: "Uploading...",
+    pending: "Checking...",
+    delayed: "Still checking",
+    accepted: "Allowed",
+    blocked: "Blocked",
+    review: "In review",
+    failed: "Not checked",
+    refused: "Refused",
+  };
+  const POLL_MS = 700;
+  const SLOW_POLL_MS = 3000;
+  const TOP_LABELS = 5;
+
+  const drop = document.getElementById("drop");
+  const input = document.getElementById("file");
+  const list = document.getElementById("uploads");
+  const template = document.getElementById("upload-card");
+
+  async function api(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: {} };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (error) {
+      return { ok: false, status: 0, data: { error: "the service cannot be reached: check your connection and try again" } };
+    }
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = { error: `unexpected answer (HTTP ${response.status})` };
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function newCard(file) {
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.querySelector(".name").textContent = file.name;
+    card.querySelector("img").src = URL.createObjectURL(file);
+    list.prepend(card);
+    show(card, "uploading", "");
+    return card;
+  }
+
+  function show(card, state, message) {
+    card.dataset.state = state;
+    card.querySelector(".verdict").textContent = VERDICTS[state] || state;
+    card.querySelector(".message").textContent = message;
+  }
+
+  function refuse(card, message) {
+    card.querySelector("progress").hidden = true;
+    show(card, "refused", message);
+  }
+
+  function fill(items, element, name) {
+    element.replaceChildren(
+      ...items.slice(0, TOP_LABELS).map((item) => {
+        const entry = document.createElement("li");
+        entry.textContent = `${item[name]} ${Math.round(item.score * 100)}%`;
+        return entry;
+      }),
+    );
+  }
+
+  function render(card, entry) {
+    card.dataset.id = entry.id;
+    show(card, entry.state, entry.message);
+    if (entry.state !== "uploading") card.querySelector("progress").hidden = true;
+    fill(entry.labels || [], card.querySelector(".labels"), "description");
+    fill(entry.objects || [], card.querySelector(".objects"), "name");
+  }
+
+  // The browser sends the photo straight to Cloud Storage with the signed URL: the service never
+  // sees its bytes. Every signed header must be sent exactly as signed.
+  function put(upload, file, card) {
+    const bar = card.querySelector("progress");
+    return new Promise((resolve, reject) => {
+      const request = new XMLHttpRequest();
+      request.open(upload.method, upload.url);
+      for (const [name, value] of Object.entries(upload.headers)) request.setRequestHeader(name, value);
+      request.upload.onprogress = (event) => {
+        if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+      };
+      request.onload = () => {
+        if (request.status >= 200 && request.status < 300) {
+          bar.value = 100;
+          resolve();
+        } else {
+          reject(new Error(`the storage refused the photo (HTTP ${request.status})`));
+        }
+      };
+      request.onerror = () => reject(new Error("the upload did not reach the storage: try again"));
+      request.send(file);
+    });
+  }
+
+  async function poll(card, id) {
+    const answer = await api("GET", `/api/uploads/${id}`);
+    if (answer.ok) {
+      render(card, answer.data);
+      if (answer.data.final) return;
+    }
+    const slow = !answer.ok || answer.data.state === "delayed";
+    setTimeout(() => poll(card, id), slow ? SLOW_POLL_MS : POLL_MS);
+  }
+
+  async function start(file) {
+    const card = newCard(file);
+    const created = await api("POST", "/api/uploads", { content_type: file.type, size: file.size });
+    if (!created.ok) return refuse(card, created.data.error);
+    render(card, created.data.entry);
+    try {
+      await put(created.data.upload, file, card);
+    } catch (error) {
+      return refuse(card, error.message);
+    }
+    const done = await api("POST", `/api/uploads/${created.data.id}/done`);
+    if (!done.ok) return refuse(card, done.data.error);
+    render(card, done.data);
+    if (!done.data.final) poll(card, created.data.id);
+  }
+
+  input.addEventListener("change", () => {
+    for (const file of input.files) start(file);
+    input.value = "";
+  });
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    for (const file of event.dataTransfer.files) start(file);
+  });
+})();
