@@ -53,20 +53,14 @@ class GcsObject:
 class StorageReader:
     """Reads objects over the JSON API of the storage emulator at `host` (STORAGE_EMULATOR_HOST)."""
 
-    def __init__(self, host: str | None, timeout: float = STORAGE_TIMEOUT_SECONDS) -> None:
-        self.host = host.rstrip("/") if host else None
-        if self.host and "://" not in self.host:
+    def __init__(self, host: str, timeout: float = STORAGE_TIMEOUT_SECONDS) -> None:
+        self.host = host.rstrip("/")
+        if "://" not in self.host:
             self.host = f"http://{self.host}"
         self.timeout = timeout
 
     def read(self, uri: str) -> bytes:
         target = GcsObject.parse(uri)
-        if self.host is None:
-            raise ImageError(
-                PERMISSION_DENIED,
-                f"Error opening file: {uri}. (the emulator reads gs:// objects from the storage "
-                "emulator named by STORAGE_EMULATOR_HOST, which is not set)",
-            )
         url = (
             f"{self.host}/download/storage/v1/b/{urllib.parse.quote(target.bucket, safe='')}"
             f"/o/{urllib.parse.quote(target.name, safe='')}?alt=media"

@@ -220,18 +220,6 @@ def test_an_unreachable_storage_emulator_is_unavailable_not_the_images_fault() -
         assert with_content.error.code == 0
 
 
-def test_without_a_storage_emulator_gs_objects_cannot_be_opened_and_say_why() -> None:
-    with EmulatorProcess(None) as emulator:
-        client = build_vision_client(
-            Settings(
-                project_id="p", topic_id="t", bucket_name="b", vision_emulator_host=emulator.host
-            )
-        )
-        response = annotate(client, gcs_image(photo("dog.jpg").uri), LABELS)
-    assert response.error.code == 7
-    assert "STORAGE_EMULATOR_HOST" in response.error.message
-
-
 def test_a_decompression_bomb_is_bad_image_data_not_a_crash(
     client: vision_v1.ImageAnnotatorClient,
 ) -> None:
