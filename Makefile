@@ -226,6 +226,17 @@ $(TEST_PHOTOS):
 	dpkg-deb -x "$$(ls $(TEST_PHOTOS_CACHE)/deb/darknet_*.deb | head -1)" $(TEST_PHOTOS_CACHE)
 	touch $@
 
+# Photos for measuring the emulator's tiling (bench/vision_emulator.py, docs/vision-emulator.md
+# "Tiling"): pinned Debian packages, checked by sha256 and unpacked under .cache, never installed.
+.PHONY: tiling-photos compare-tiling
+## tiling-photos: unpack the photos the emulator's tiling is measured on (pinned Debian packages)
+tiling-photos: $(VENV)/.installed test-photos
+	$(BIN)/python -m bench.vision_emulator --fetch-photos
+
+## compare-tiling: recall, false matches and cost of the emulator's tiling against the one before
+compare-tiling: tiling-photos vision-model
+	$(BIN)/python -m bench.vision_emulator --compare-tiling $(COMPARE_FLAGS)
+
 ## local: run the whole AI-Service on this machine (emulators, no cloud) and the seed scenario; SERVE=1 keeps it up, VISION=stand-in
 VISION ?= emulator
 SERVE ?=

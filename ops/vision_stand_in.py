@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -157,6 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     arguments = parser.parse_args(argv)
+    if not os.environ.get("STORAGE_EMULATOR_HOST", "").strip():
+        # Without it the storage client would read real Cloud Storage with your own credentials.
+        print(
+            "vision stand-in ERROR: STORAGE_EMULATOR_HOST is not set: the stand-in reads gs:// images "
+            "only from a storage emulator, never from Cloud Storage",
+            file=sys.stderr,
+        )
+        return 2
     try:
         server, port = serve(arguments.host, arguments.port, StorageClient(project="local"))
     except UsageError as error:

@@ -2,9 +2,10 @@
 
 Once it serves, it prints exactly one line to stdout, `Vision emulator listening on HOST:PORT` (port 0 asks
 the OS for a free one; the line names the port it got). Point a client at it with
-VISION_EMULATOR_HOST=HOST:PORT; gs:// images are read from STORAGE_EMULATOR_HOST. Exit codes: 0 after a
-clean stop, 1 if it cannot serve, 2 for bad input: an address it cannot listen on (checked before the
-model loads), or the model not installed (the message names the install step); one line on stderr.
+VISION_EMULATOR_HOST=HOST:PORT; gs:// images are read from the storage emulator at STORAGE_EMULATOR_HOST,
+which must be set. Exit codes: 0 after a clean stop, 1 if it cannot serve, 2 for bad input:
+STORAGE_EMULATOR_HOST unset, an address it cannot listen on (both checked before the model loads), or
+the model not installed (the message names the install step); one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from vision_emulator.artifact import DEFAULT_MODEL_DIR
 from vision_emulator.images import StorageReader
 from vision_emulator.model import Detector, ModelMissing
 from vision_emulator.service import Annotator, build_server, log
+
+NO_STORAGE_EMULATOR = (
+    "STORAGE_EMULATOR_HOST is not set: the Vision emulator reads gs:// images only from a storage "
+    "emulator, never from Cloud Storage (e.g. STORAGE_EMULATOR_HOST=http://127.0.0.1:9023)"
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,6 +67,11 @@ def unusable_address(host: str, port: int) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    storage_host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
+    if not storage_host:
+        # Never a fallback to real Cloud Storage and the developer's own credentials (issue 17).
+        print(f"error: {NO_STORAGE_EMULATOR}", file=sys.stderr)
+        return 2
     problem = unusable_address(args.host, args.port)
     if problem is not None:
         # Before the model loads, in one line (gRPC's own bind failure logs three).
@@ -74,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    storage = StorageReader(os.environ.get("STORAGE_EMULATOR_HOST"))
+    storage = StorageReader(storage_host)
     server = build_server(Annotator(detector, storage))
     address = f"{args.host}:{args.port}"
     try:

@@ -3,22 +3,33 @@
 Everything Vision refuses per image becomes `ImageError` with Vision's code and wording: a missing or
 unreadable object is code 7 "Error opening file: gs://...", bytes that are no image code 3 "Bad image
 data.", a file over 20 MB code 3 (https://cloud.google.com/vision/docs/supported-files: "Files exceeding
-20MB generate an error").
+20MB generate an error"). An image of more than MAX_PIXELS is code 3 too, saying its size: it is
+refused from its header, before a pixel is decoded (a decompression bomb).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from vision_emulator.model import INPUT_SIZE
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+# Vision's supported-files page: "Image size should not exceed 75M pixels (length x width)". Past it the
+# emulator refuses from the header: one decode then costs at most 300 MB (4 bytes a pixel), and at most
+# `--parallelism` images are decoded at once. (Pillow itself only warns from 89 M and refuses from 179 M
+# pixels: 0.5 to 1 GB each, from a file of a few hundred kB.)
+MAX_PIXELS = 75_000_000
+# The formats Vision reads that Pillow decodes (supported-files): no other decoder sees the bytes.
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "ICO")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ICO_MAGIC = b"\x00\x00\x01\x00"
 STORAGE_TIMEOUT_SECONDS = 10.0
 
 # google.rpc.Code values.
@@ -53,20 +64,14 @@ class GcsObject:
 class StorageReader:
     """Reads objects over the JSON API of the storage emulator at `host` (STORAGE_EMULATOR_HOST)."""
 
-    def __init__(self, host: str | None, timeout: float = STORAGE_TIMEOUT_SECONDS) -> None:
-        self.host = host.rstrip("/") if host else None
-        if self.host and "://" not in self.host:
+    def __init__(self, host: str, timeout: float = STORAGE_TIMEOUT_SECONDS) -> None:
+        self.host = host.rstrip("/")
+        if "://" not in self.host:
             self.host = f"http://{self.host}"
         self.timeout = timeout
 
     def read(self, uri: str) -> bytes:
         target = GcsObject.parse(uri)
-        if self.host is None:
-            raise ImageError(
-                PERMISSION_DENIED,
-                f"Error opening file: {uri}. (the emulator reads gs:// objects from the storage "
-                "emulator named by STORAGE_EMULATOR_HOST, which is not set)",
-            )
         url = (
             f"{self.host}/download/storage/v1/b/{urllib.parse.quote(target.bucket, safe='')}"
             f"/o/{urllib.parse.quote(target.name, safe='')}?alt=media"
@@ -104,12 +109,63 @@ def decode(data: bytes) -> Image.Image:
     if not data:
         raise ImageError(INVALID_ARGUMENT, "No image present.")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = open_header(data)
         image.draft("RGB", (INPUT_SIZE, INPUT_SIZE))
         image.load()
         return ImageOps.exif_transpose(image).convert("RGB")
+    except ImageError:
+        raise
     except Exception as error:
         # Whatever a decoder raises on untrusted bytes (UnidentifiedImageError, OSError for truncated
-        # data, DecompressionBombError past Pillow's pixel limit, struct errors from a malformed EXIF
-        # block, ...) means the same thing to the caller: these bytes are no usable image.
+        # data, struct errors from a malformed EXIF block, ...) means the same thing to the caller:
+        # these bytes are no usable image.
         raise ImageError(INVALID_ARGUMENT, "Bad image data.") from error
+
+
+def open_header(data: bytes) -> ImageFile.ImageFile:
+    """The image with its header read and no pixel decoded (Pillow decodes lazily), within MAX_PIXELS.
+
+    Each format's own opener, as `Image.open` tries them, but the size is checked here, first:
+    `Image.open` refuses a bomb past 179 M pixels without saying its size, and warns below that.
+    """
+    if data.startswith(ICO_MAGIC):
+        # Pillow decodes an icon as it opens it, and a frame can be far larger than the icon's directory
+        # says (a PNG or bitmap inside): every frame's own header counts.
+        for size in ico_frame_sizes(data):
+            check_pixels(size)
+    Image.init()
+    prefix = data[:16]
+    for name in FORMATS:
+        factory, accept = Image.OPEN[name]
+        recognised = accept(prefix) if accept else True  # a str is a reason it is not this format
+        if recognised and not isinstance(recognised, str):
+            image = factory(io.BytesIO(data), "")
+            check_pixels(image.size)
+            return image
+    raise ImageError(INVALID_ARGUMENT, "Bad image data.")
+
+
+def check_pixels(size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            INVALID_ARGUMENT,
+            f"Image is {width} x {height} = {width * height / 1e6:.1f} megapixels, above the "
+            f"emulator's limit of {MAX_PIXELS / 1e6:g} megapixels (Vision's recommended maximum): "
+            "it is not decoded.",
+        )
+
+
+def ico_frame_sizes(data: bytes) -> list[tuple[int, int]]:
+    """The size each frame of an ICO declares in its own header (a PNG's IHDR, or a bitmap's)."""
+    (count,) = struct.unpack_from("<H", data, 4)
+    sizes = []
+    for index in range(count):
+        (offset,) = struct.unpack_from("<I", data, 6 + 16 * index + 12)
+        frame = data[offset : offset + 24]
+        if frame.startswith(PNG_MAGIC):
+            sizes.append(struct.unpack(">II", frame[16:24]))
+        else:  # BITMAPINFOHEADER: its height counts the image and its mask
+            width, height = struct.unpack("<ii", frame[4:12])
+            sizes.append((abs(width), abs(height) // 2))
+    return sizes

@@ -14,7 +14,7 @@ import hashlib
 import math
 import os
 import queue
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,11 +55,16 @@ BOX_SCALES = (10.0, 10.0, 5.0, 5.0)
 # Detections below this are dropped (min_score_thresh), overlaps above this suppressed.
 DEFAULT_MIN_SCORE = 0.5
 NMS_IOU = 0.5
-# Test-time tiling (docs/vision-emulator.md): the whole image, then a 2 x 2 grid of overlapping crops,
-# each covering this fraction of each side and run through the same network. A 300 x 300 input
-# leaves an object that is not the main subject few pixels; a crop gives it more.
-TILE_GRID = 2
+# Test-time tiling (docs/vision-emulator.md "Tiling"): the whole image, then overlapping windows, each
+# run through the same network. A 300 x 300 input leaves an object that is not the main subject few
+# pixels; a window gives it more. The network stretches whatever it gets to its square input, so no
+# view is wider (or taller) than TILE_MAX_ASPECT: a wide frame is seen whole through a letterbox (black
+# bars) and in full-height windows across it, never squashed (issue 18).
 TILE_FRACTION = 0.66
+TILE_MAX_ASPECT = 1.8
+TILE_OVERLAP = 0.3  # neighbouring windows share at least this fraction of a window's side
+# At most this many windows along a side: past it (a panorama, a strip) the windows get wider instead.
+TILE_MAX_ALONG = 4
 TILE_MERGE_OVERLAP = 0.5
 
 
@@ -211,47 +216,119 @@ def interpret(
     return Detections(class_scores=class_scores, objects=tuple(objects))
 
 
-def tiles(grid: int = TILE_GRID, fraction: float = TILE_FRACTION) -> tuple[Box, ...]:
-    """The crops, normalized: `grid` x `grid` windows of `fraction` a side, spread corner to corner."""
-    if grid < 1:
-        return ()
-    step = 0.0 if grid == 1 else (1.0 - fraction) / (grid - 1)
+WHOLE = Box(x_min=0.0, y_min=0.0, x_max=1.0, y_max=1.0)
+
+
+def views_for(
+    width: int,
+    height: int,
+    fraction: float = TILE_FRACTION,
+    max_aspect: float = TILE_MAX_ASPECT,
+    overlap: float = TILE_OVERLAP,
+) -> tuple[Box, ...]:
+    """What the network looks at in a `width` x `height` image, normalized to it; never a view more
+    than `max_aspect` times wider than tall or taller than wide (in pixels), at most 5 of them.
+
+    An image of ordinary shape (up to `max_aspect`): the whole of it, then a 2 x 2 grid of crops of
+    `fraction` of each side, corner to corner. A wider (or taller) one: the whole of it through a
+    letterbox (a square box reaching past the image: black bars), then windows of its full height
+    across its width (full width down its height), overlapping by at least `overlap`.
+    """
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side <= max_aspect * short_side:
+        return (WHOLE, *windows(width, height, fraction, max_aspect, overlap))
+    margin_x = (long_side - width) / 2 / width
+    margin_y = (long_side - height) / 2 / height
+    letterbox = Box(-margin_x, -margin_y, 1.0 + margin_x, 1.0 + margin_y)
+    return (letterbox, *windows(width, height, 1.0, max_aspect, overlap))
+
+
+def windows(
+    width: int, height: int, fraction: float, max_aspect: float, overlap: float
+) -> tuple[Box, ...]:
+    """Windows of `fraction` of the image's shorter side, and along the longer side as much as
+    `max_aspect` allows (at most `fraction` of it), spread evenly from edge to edge, as few as keep
+    neighbours overlapping by at least `overlap` of a window."""
+    short_side = min(width, height)
+
+    def side(length: int) -> float:
+        # As long as max_aspect allows, but long enough that TILE_MAX_ALONG windows cover `length`.
+        capped = max(max_aspect * fraction * short_side, length / (TILE_MAX_ALONG * (1 - overlap)))
+        return min(fraction * length, capped)
+
+    def starts(length: float, window: float) -> list[float]:
+        if window >= length:
+            return [0.0]
+        count = math.ceil((length - window) / (window * (1.0 - overlap)) - 1e-9) + 1
+        return [index * (length - window) / (count - 1) for index in range(count)]
+
+    window_width, window_height = side(width), side(height)
+
     return tuple(
         Box(
-            x_min=column * step,
-            y_min=row * step,
-            x_max=column * step + fraction,
-            y_max=row * step + fraction,
+            x_min=left / width,
+            y_min=top / height,
+            x_max=(left + window_width) / width,
+            y_max=(top + window_height) / height,
         )
-        for row in range(grid)
-        for column in range(grid)
+        for top in starts(height, window_height)
+        for left in starts(width, window_width)
     )
 
 
-def crop(image: Image.Image, window: Box) -> Image.Image:
+def view_input(image: Image.Image, window: Box) -> Image.Image:
+    """What the network sees through `window`: the part of the image under it, stretched to the
+    network's square input, black where the window reaches past the image (a letterbox's bars).
+    Built at the input's size, never at the window's: a letterbox around a long thin image is huge."""
+    if window == WHOLE:
+        return image
     width, height = image.size
-    return image.crop(
+    inside = (
+        max(0.0, window.x_min),
+        max(0.0, window.y_min),
+        min(1.0, window.x_max),
+        min(1.0, window.y_max),
+    )
+    region = image.crop(
         (
-            round(window.x_min * width),
-            round(window.y_min * height),
-            round(window.x_max * width),
-            round(window.y_max * height),
+            round(inside[0] * width),
+            round(inside[1] * height),
+            max(round(inside[0] * width) + 1, round(inside[2] * width)),
+            max(round(inside[1] * height) + 1, round(inside[3] * height)),
         )
     )
+    if inside == (window.x_min, window.y_min, window.x_max, window.y_max):
+        return region
+    scale_x = INPUT_SIZE / (window.x_max - window.x_min)
+    scale_y = INPUT_SIZE / (window.y_max - window.y_min)
+    left = round((inside[0] - window.x_min) * scale_x)
+    top = round((inside[1] - window.y_min) * scale_y)
+    size = (
+        max(1, round((inside[2] - window.x_min) * scale_x) - left),
+        max(1, round((inside[3] - window.y_min) * scale_y) - top),
+    )
+    canvas = Image.new("RGB", (INPUT_SIZE, INPUT_SIZE))
+    canvas.paste(region.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0), (left, top))
+    return canvas
 
 
 def to_image(found: Detection, window: Box) -> Detection:
-    """A detection in a crop, with its box in the whole image's coordinates."""
+    """A detection in a view, with its box in the whole image's coordinates (within it: a letterbox's
+    bars are not part of the image)."""
     width, height = window.x_max - window.x_min, window.y_max - window.y_min
     box = found.box
+
+    def clip(value: float) -> float:
+        return min(1.0, max(0.0, value))
+
     return Detection(
         detector_class=found.detector_class,
         score=found.score,
         box=Box(
-            x_min=window.x_min + box.x_min * width,
-            y_min=window.y_min + box.y_min * height,
-            x_max=window.x_min + box.x_max * width,
-            y_max=window.y_min + box.y_max * height,
+            x_min=clip(window.x_min + box.x_min * width),
+            y_min=clip(window.y_min + box.y_min * height),
+            x_max=clip(window.x_min + box.x_max * width),
+            y_max=clip(window.y_min + box.y_max * height),
         ),
     )
 
@@ -343,7 +420,9 @@ class Detector:
     """Runs the network on images, from any thread.
 
     A LiteRT interpreter is not thread-safe, so the detector holds a pool of them (one per concurrent
-    inference, each single-threaded): requests beyond the pool wait for a free one.
+    image, each single-threaded): a caller waits for a free one in `turn()` and keeps it for all the
+    views of its image, and for whatever else it does inside (the server decodes the image there).
+    `views` says what the network looks at in an image of a given size (`views_for` by default).
     """
 
     def __init__(
@@ -351,11 +430,11 @@ class Detector:
         model_dir: Path = DEFAULT_MODEL_DIR,
         parallelism: int | None = None,
         min_score: float = DEFAULT_MIN_SCORE,
-        tiling: bool = True,
+        views: Callable[[int, int], Sequence[Box]] = views_for,
     ) -> None:
         files = check_model_files(model_dir)
         self.min_score = min_score
-        self.windows = tiles() if tiling else ()
+        self.views = views
         self.parallelism = parallelism or max(1, min(4, len(os.sched_getaffinity(0))))
         self._pool: queue.Queue[Any] = queue.Queue()
         model_path = str(files[DETECTOR_FILE.file_name])
@@ -386,42 +465,51 @@ class Detector:
         return int(entry["index"]), int(encodings["index"]), int(logits["index"])
 
     @contextmanager
-    def _interpreter(self) -> Iterator[Any]:
+    def turn(self) -> Iterator[Callable[[Image.Image], Detections]]:
+        """Waits for one of the `parallelism` interpreters and holds it while the caller works inside:
+        `detect` there runs on it. So at most `parallelism` images are in work at once, decoding
+        included when the caller decodes inside its turn, whatever the number of calling threads."""
+        interpreter = self._pool.get()
+        try:
+            yield lambda image: self._detect(interpreter, image)
+        finally:
+            self._pool.put(interpreter)
+
+    def detect(self, image: Image.Image) -> Detections:
+        """Every view of the image (`views`), merged: the whole image and its windows."""
+        with self.turn() as detect:
+            return detect(image)
+
+    def detect_single(self, image: Image.Image) -> Detections:
+        """One pass over the whole image, stretched to the network's input."""
+        with self._pool_interpreter() as interpreter:
+            return self._single(interpreter, image)
+
+    @contextmanager
+    def _pool_interpreter(self) -> Iterator[Any]:
         interpreter = self._pool.get()
         try:
             yield interpreter
         finally:
             self._pool.put(interpreter)
 
-    def raw_outputs(self, image: Image.Image) -> tuple[FloatArray, FloatArray]:
-        """The network's (1917, 4) box encodings and (1917, 24) logits for one image."""
-        tensor = input_tensor(image)
-        with self._interpreter() as interpreter:
-            interpreter.set_tensor(self._input, tensor)
-            interpreter.invoke()
-            encodings: FloatArray = interpreter.get_tensor(self._encodings)[0].copy()
-            logits: FloatArray = interpreter.get_tensor(self._logits)[0].copy()
-        return encodings, logits
-
-    def detect_single(self, image: Image.Image) -> Detections:
-        """One pass over the whole image, stretched to the network's input."""
-        encodings, logits = self.raw_outputs(image)
+    def _single(self, interpreter: Any, image: Image.Image) -> Detections:
+        interpreter.set_tensor(self._input, input_tensor(image))
+        interpreter.invoke()
+        encodings: FloatArray = interpreter.get_tensor(self._encodings)[0].copy()
+        logits: FloatArray = interpreter.get_tensor(self._logits)[0].copy()
         return interpret(encodings, logits, self.min_score)
 
-    def detect(self, image: Image.Image) -> Detections:
-        """The whole image and each tile (1 + 4 passes by default), merged."""
-        whole = self.detect_single(image)
-        if not self.windows:
-            return whole
+    def _detect(self, interpreter: Any, image: Image.Image) -> Detections:
         if image.mode != "RGB":
             image = image.convert("RGB")
-        passes = [whole]
-        for window in self.windows:
-            in_crop = self.detect_single(crop(image, window))
+        passes = []
+        for window in self.views(*image.size):
+            found = self._single(interpreter, view_input(image, window))
             passes.append(
                 Detections(
-                    class_scores=in_crop.class_scores,
-                    objects=tuple(to_image(found, window) for found in in_crop.objects),
+                    class_scores=found.class_scores,
+                    objects=tuple(to_image(item, window) for item in found.objects),
                 )
             )
         return merge(passes)

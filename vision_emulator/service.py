@@ -3,7 +3,8 @@
 Requests and responses are the raw protobuf messages under `google.cloud.vision_v1` (what the client sends
 on the wire). What the emulator answers, per feature:
 - LABEL_DETECTION: one `EntityAnnotation` per class scoring at least the minimum score anywhere in the
-  image (the whole image and four crops: Detector.detect, docs/vision-emulator.md "Tiling") (description, mid, score, topicality = score), best first, at most `max_results` (default 10).
+  image (the whole image and its windows: Detector.detect, docs/vision-emulator.md "Tiling")
+  (description, mid, score, topicality = score), best first, at most `max_results` (default 10).
 - OBJECT_LOCALIZATION: one `LocalizedObjectAnnotation` per detected box (name, mid, score, normalized
   vertices clockwise from the top left), best first, at most `max_results` (default 10).
 - SAFE_SEARCH_DETECTION: a `SafeSearchAnnotation` with every likelihood UNKNOWN: the model cannot judge it,
@@ -69,9 +70,10 @@ def feature_limits(features: Sequence[Any]) -> dict[int, int]:
     ignored = []
     for feature in features:
         if feature.type_ not in SUPPORTED:
-            ignored.append(vision_v1.Feature.Type(feature.type_).name)
+            ignored.append(feature_name(feature.type_))
             continue
-        limits[feature.type_] = max(limits.get(feature.type_, 0), feature.max_results)
+        # The largest asked for, when a type comes twice; 0 or less means the default.
+        limits[feature.type_] = max(limits.get(feature.type_, 0), feature.max_results, 0)
     with _ignored_lock:
         new = sorted(set(ignored) - _ignored_features)
         _ignored_features.update(new)
@@ -83,6 +85,14 @@ def feature_limits(features: Sequence[Any]) -> dict[int, int]:
             answered=["LABEL_DETECTION", "OBJECT_LOCALIZATION", "SAFE_SEARCH_DETECTION"],
         )
     return limits
+
+
+def feature_name(value: int) -> str:
+    """A feature type's name, or its number when it is none of the types this client knows."""
+    try:
+        return str(vision_v1.Feature.Type(value).name)
+    except ValueError:
+        return f"feature type {value}"
 
 
 class Annotator:
@@ -102,7 +112,11 @@ class Annotator:
         response = IMAGE_RESPONSE()
         try:
             limits = feature_limits(request.features)
-            detections = self.detector.detect(decode(self.image_bytes(request.image)))
+            data = self.image_bytes(request.image)
+            # Decoded in the detector's turn: at most --parallelism images decoded at once, whatever
+            # the number of server threads (a decoded image can take up to 300 MB, images.MAX_PIXELS).
+            with self.detector.turn() as detect:
+                detections = detect(decode(data))
         except ImageError as error:
             response.error.code = error.code
             response.error.message = error.message

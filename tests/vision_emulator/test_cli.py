@@ -1,11 +1,13 @@
 """`python -m vision_emulator` as `make local` starts it: one readiness line, a clean stop on SIGTERM, and
-exit code 2 with a one-line error naming the install step when the model is missing; the install step
-itself refuses anything but the pinned package."""
+exit code 2 with a one-line error naming the install step when the model is missing, or naming
+STORAGE_EMULATOR_HOST when that is unset (it never falls back to real Cloud Storage, nor does the
+stand-in); the install step itself refuses anything but the pinned package."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -19,12 +21,20 @@ from vision_emulator import install
 from vision_emulator.artifact import DETECTOR_FILE, LABEL_MAP_FILE, TARBALL_NAME
 
 TARBALL = ROOT / ".cache" / "vision-model" / TARBALL_NAME
+# A storage emulator address that these tests never read from (port 9 is "discard").
+UNUSED_STORAGE = "http://127.0.0.1:9"
 
 
-def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, *args: str, storage_host: str | None = UNUSED_STORAGE
+) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if name != "STORAGE_EMULATOR_HOST"}
+    if storage_host is not None:
+        env["STORAGE_EMULATOR_HOST"] = storage_host
     return subprocess.run(
-        [sys.executable, "-m", "vision_emulator", "--host", "127.0.0.1", "--port", "0", *args],
+        [sys.executable, "-m", module, "--host", "127.0.0.1", *args],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -32,8 +42,12 @@ def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("vision_emulator", "--port", "0", *args)
+
+
 def test_it_prints_one_readiness_line_serves_and_stops_cleanly_on_sigterm() -> None:
-    emulator = EmulatorProcess().start()
+    emulator = EmulatorProcess(UNUSED_STORAGE).start()
     try:
         assert READY.fullmatch(emulator.ready_line)
         assert emulator.ready_line == f"Vision emulator listening on 127.0.0.1:{emulator.port}"
@@ -74,24 +88,9 @@ def test_a_port_in_use_is_one_line_and_exit_2_before_the_model_loads(tmp_path: P
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            # No model there: the port is checked first, so its error is the one reported.
-            [
-                sys.executable,
-                "-m",
-                "vision_emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--model-dir",
-                str(tmp_path / "no-model"),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        # No model there: the port is checked first, so its error is the one reported.
+        result = run_module(
+            "vision_emulator", "--port", str(port), "--model-dir", str(tmp_path / "no-model")
         )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -99,6 +98,27 @@ def test_a_port_in_use_is_one_line_and_exit_2_before_the_model_loads(tmp_path: P
         f"error: the Vision emulator cannot listen on 127.0.0.1:{port}: port {port} is taken: "
         "choose another, or --port 0 for a free one"
     ]
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("vision_emulator", "error: STORAGE_EMULATOR_HOST is not set"),
+        ("ops.vision_stand_in", "vision stand-in ERROR: STORAGE_EMULATOR_HOST is not set"),
+    ],
+)
+@pytest.mark.parametrize("storage_host", [None, "", "  "], ids=["unset", "empty", "blank"])
+def test_without_storage_emulator_host_it_refuses_to_start_in_one_line_exit_2(
+    module: str, expected: str, storage_host: str | None
+) -> None:
+    """Never real Cloud Storage with the developer's own credentials (issue 17, finding 11)."""
+    result = run_module(module, "--port", "0", storage_host=storage_host)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(expected)
+    assert "never from Cloud Storage" in lines[0]
 
 
 def test_install_writes_the_pinned_files_from_the_pinned_tarball(tmp_path: Path) -> None:

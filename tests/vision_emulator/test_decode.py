@@ -18,6 +18,7 @@ from vision_emulator.images import decode
 from vision_emulator.model import (
     ANCHORS,
     NUM_BOXES,
+    TILE_MAX_ASPECT,
     Box,
     Detection,
     Detections,
@@ -27,8 +28,9 @@ from vision_emulator.model import (
     merge,
     non_max_suppression,
     ssd_anchors,
-    tiles,
     to_image,
+    view_input,
+    views_for,
 )
 
 # Feature maps of 19, 10, 5, 3, 2 and 1 cells a side (300 / stride, rounded up); 3 anchors per cell in
@@ -168,12 +170,60 @@ def test_golden_tiled_detections_on_real_images(detector: Detector, name: str) -
     assert_golden(detector.detect(decode(photo(name).read())), GOLDEN_TILED[name])
 
 
-def test_the_tiles_are_four_overlapping_crops_from_corner_to_corner() -> None:
-    windows = tiles(2, 0.66)
-    corners = [value for w in windows for value in (w.x_min, w.y_min)]
-    assert corners == pytest.approx([0, 0, 0.34, 0, 0, 0.34, 0.34, 0.34])
-    assert all(w.x_max - w.x_min == pytest.approx(0.66) for w in windows)
-    assert all(w.y_max - w.y_min == pytest.approx(0.66) for w in windows)
+def test_a_photo_of_ordinary_shape_is_seen_whole_and_in_four_overlapping_66_percent_crops() -> None:
+    for width, height in ((300, 300), (768, 576), (576, 768), (600, 400)):
+        whole, *crops = views_for(width, height)
+        assert whole == Box(0.0, 0.0, 1.0, 1.0)
+        corners = [value for w in crops for value in (w.x_min, w.y_min)]
+        assert corners == pytest.approx([0, 0, 0.34, 0, 0, 0.34, 0.34, 0.34])
+        assert all(w.x_max - w.x_min == pytest.approx(0.66) for w in crops)
+        assert all(w.y_max - w.y_min == pytest.approx(0.66) for w in crops)
+
+
+def pixel_aspect(window: Box, width: int, height: int) -> float:
+    window_width = (window.x_max - window.x_min) * width
+    window_height = (window.y_max - window.y_min) * height
+    return max(window_width, window_height) / min(window_width, window_height)
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 272), (272, 640), (1000, 400), (1280, 540)])
+def test_a_wide_or_tall_frame_is_never_squashed_letterboxed_whole_and_covered_by_windows(
+    width: int, height: int
+) -> None:
+    """Issue 18: a 640 x 272 frame's crops were squashed to the square input and its bike missed."""
+    letterbox, *windows = views_for(width, height)
+    assert pixel_aspect(letterbox, width, height) == pytest.approx(1.0, abs=0.01)
+    assert min(letterbox.x_min, letterbox.y_min) < 0  # it reaches past the short side
+    assert all(pixel_aspect(window, width, height) <= TILE_MAX_ASPECT + 1e-6 for window in windows)
+    assert all(0 <= w.x_min < w.x_max <= 1 and 0 <= w.y_min < w.y_max <= 1 for w in windows)
+    # Full-height (or full-width) windows cover the frame end to end, overlapping.
+    assert 2 <= len(windows) <= 4
+    assert all(max(w.x_max - w.x_min, w.y_max - w.y_min) == pytest.approx(1.0) for w in windows)
+    assert min(min(w.x_min, w.y_min) for w in windows) == 0.0
+    assert max(max(w.x_max, w.y_max) for w in windows) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(75_000_000, 1), (1, 20_000), (3, 1), (1, 1), (640, 272)]
+)
+def test_a_strip_of_any_length_costs_at_most_5_passes(width: int, height: int) -> None:
+    assert 1 <= len(views_for(width, height)) <= 5
+
+
+def test_a_letterbox_is_the_image_scaled_into_the_square_input_between_black_bars() -> None:
+    strip = Image.new("RGB", (640, 272), (200, 200, 200))
+    letterbox = views_for(640, 272)[0]
+    seen = view_input(strip, letterbox)
+    assert seen.size == (300, 300)
+    pixels = np.asarray(seen)
+    band = round(300 * (640 - 272) / 2 / 640)
+    assert (pixels[: band - 1] == 0).all()
+    assert (pixels[-(band - 1) :] == 0).all()
+    assert (pixels[band + 1 : 300 - band - 1] == 200).all()
+    # A box found in the bars' reach maps back inside the image.
+    found = Detection(CLASSES[BICYCLE], 0.7, Box(0.0, 0.0, 1.0, 1.0))
+    mapped = to_image(found, letterbox).box
+    assert (mapped.x_min, mapped.y_min, mapped.x_max, mapped.y_max) == (0.0, 0.0, 1.0, 1.0)
 
 
 def test_a_box_in_a_crop_maps_back_to_the_whole_image() -> None:

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from google.api_core import exceptions as api_exceptions
@@ -19,6 +24,7 @@ from labeling.vision import VisionLabeler
 from tests.fakes.function_server import free_port
 from tests.fakes.vision_emulator import EmulatorProcess
 from tests.vision_emulator.conftest import BUCKET, LABELS, annotate, gcs_image, photo
+from vision_emulator.images import ImageError, check_pixels, decode
 
 TWENTY_MB = 20 * 1024 * 1024
 
@@ -220,25 +226,89 @@ def test_an_unreachable_storage_emulator_is_unavailable_not_the_images_fault() -
         assert with_content.error.code == 0
 
 
-def test_without_a_storage_emulator_gs_objects_cannot_be_opened_and_say_why() -> None:
-    with EmulatorProcess(None) as emulator:
-        client = build_vision_client(
-            Settings(
-                project_id="p", topic_id="t", bucket_name="b", vision_emulator_host=emulator.host
-            )
+def bomb(image_format: str, width: int, height: int) -> bytes:
+    """A valid file of a few hundred kB that declares `width` x `height` pixels (a decompression bomb).
+
+    The PNG is 1-bit, all zeros, compressed row by row (never held decoded here); the GIF declares
+    its screen that size around a single pixel.
+    """
+    if image_format == "GIF":
+        one_pixel = io.BytesIO()
+        Image.new("P", (1, 1)).save(one_pixel, format="GIF")
+        data = bytearray(one_pixel.getvalue())
+        data[6:10] = struct.pack("<HH", width, height)  # the logical screen
+        return bytes(data)
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
-        response = annotate(client, gcs_image(photo("dog.jpg").uri), LABELS)
-    assert response.error.code == 7
-    assert "STORAGE_EMULATOR_HOST" in response.error.message
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
 
 
-def test_a_decompression_bomb_is_bad_image_data_not_a_crash(
-    client: vision_v1.ImageAnnotatorClient,
+def memory_kib(pid: int, field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "GIF"])
+def test_decompression_bombs_are_refused_from_their_header_fast_and_in_flat_memory(
+    client: vision_v1.ImageAnnotatorClient, emulator: EmulatorProcess, image_format: str
 ) -> None:
-    buffer = io.BytesIO()
-    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")  # 400 M pixels in a few kB
-    assert len(buffer.getvalue()) < 1_000_000
-    response = annotate(client, vision_v1.Image(content=buffer.getvalue()), LABELS)
-    assert response.error.code == 3
+    """Issue 17 (finding 10) and issue 16: 30000 x 30000 = 900 M pixels would take 0.9 to 2.7 GB
+    decoded; eight at once are refused by what they declare, saying it, and memory stays flat."""
+    data = bomb(image_format, 30_000, 30_000)
+    assert len(data) < 500_000
+    assert emulator.process is not None
+    pid = emulator.process.pid
+    annotate(client, vision_v1.Image(content=photo("bicycle.png").read()), LABELS)  # warmed up
+    rss_before, peak_before = memory_kib(pid, "VmRSS"), memory_kib(pid, "VmHWM")
+
+    def send() -> tuple[float, vision_v1.AnnotateImageResponse]:
+        started = time.perf_counter()
+        response = annotate(client, vision_v1.Image(content=data), LABELS)
+        return time.perf_counter() - started, response
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: send(), range(8)))
+    for seconds, response in answers:
+        assert response.error.code == 3
+        assert response.error.message.startswith(
+            "Image is 30000 x 30000 = 900.0 megapixels, above the emulator's limit of 75 megapixels"
+        ), response.error.message
+        assert seconds < 5.0
+    assert memory_kib(pid, "VmHWM") - peak_before < 50 * 1024
+    assert memory_kib(pid, "VmRSS") - rss_before < 50 * 1024
     after = annotate(client, vision_v1.Image(content=photo("bicycle.png").read()), LABELS)
     assert after.label_annotations[0].description == "Bicycle"  # the emulator still serves
+
+
+def test_the_pixel_limit_is_vision_s_75_megapixels_checked_before_decoding() -> None:
+    check_pixels((10_000, 7_500))  # 75 M pixels: Vision's recommended maximum, still decoded
+    with pytest.raises(ImageError) as refused:
+        check_pixels((10_000, 7_501))
+    assert refused.value.code == 3
+    assert "10000 x 7501 = 75.0 megapixels" in refused.value.message
+
+
+def test_an_icon_whose_frame_is_larger_than_its_directory_says_is_refused_before_decoding() -> None:
+    """Pillow decodes an ICO as it opens it: the frame's own header (here a PNG) is checked first."""
+    frame = bomb("PNG", 12_000, 12_000)  # 144 M pixels, below Pillow's own 179 M error
+    directory = struct.pack("<HHH", 0, 1, 1) + struct.pack(
+        "<BBBBHHII", 0, 0, 0, 0, 1, 32, len(frame), 22
+    )
+    with pytest.raises(ImageError) as refused:
+        decode(directory + frame)
+    assert "12000 x 12000 = 144.0 megapixels" in refused.value.message
