@@ -149,6 +149,9 @@ def test_missing_project_names_gcp_project(project: str | None) -> None:
             r"must differ",
         ),
         ({"maxLabel": "3"}, r"unknown config keys \['maxLabel'\]"),
+        # Below the dead-letter retention plus a day, a redriven message finds no image.
+        ({"imagesRetentionDays": "7"}, r"ai-service:imagesRetentionDays must be an integer from 8"),
+        ({"imagesRetentionDays": "0"}, r"ai-service:imagesRetentionDays must be an integer from 8"),
         (
             {"metricPropagationSeconds": "901"},
             r"ai-service:metricPropagationSeconds must be an integer from 0",
