@@ -106,12 +106,10 @@ def test_every_project_level_resource_the_stack_declares_is_guarded(
 
 def test_the_deploy_workflow_runs_the_check_before_pulumi_up() -> None:
     workflow = yaml.safe_load((REPOSITORY / ".github/workflows/deploy.yml").read_text())
-    steps = workflow["jobs"]["deploy"]["steps"]
-    runs = [step.get("run", "") for step in steps]
+    runs = [step.get("run", "") for step in workflow["jobs"]["deploy"]["steps"]]
     [check_at] = [index for index, run in enumerate(runs) if "infra.project_level" in run]
     assert "pulumi preview" in runs[check_at]
     assert "--json" in runs[check_at]
-    [up_at] = [
-        index for index, step in enumerate(steps) if step.get("with", {}).get("command") == "up"
-    ]
+    [up_at] = [index for index, run in enumerate(runs) if run.startswith("pulumi up")]
     assert check_at < up_at
+    assert "--policy-pack policy" in runs[up_at]
