@@ -215,7 +215,9 @@ def test_make_deploy_allows_stacks_of_other_projects(make: Make) -> None:
     assert [call["args"][:1] for call in calls if call["args"][:1] == ["up"]] == [["up"]]
 
 
-KMS_KEY = "gcpkms://projects/my-project/locations/global/keyRings/pulumi/cryptoKeys/ai-service-stack"
+KMS_KEY = (
+    "gcpkms://projects/my-project/locations/global/keyRings/pulumi/cryptoKeys/ai-service-stack"
+)
 
 
 def test_a_stack_created_on_cloud_kms_needs_no_passphrase(make: Make) -> None:
