@@ -8,7 +8,7 @@ Pure: no Pulumi imports.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 
@@ -678,8 +678,20 @@ def load_settings(
     values: Mapping[str, str | None],
     *,
     stack: str = "dev",
+    secret_keys: Iterable[str] = (),
 ) -> Settings:
-    """Validates raw config strings (`values`, keyed by ai-service:* key) into Settings."""
+    """Validates raw config strings (`values`, keyed by ai-service:* key) into Settings.
+
+    `secret_keys` are the config keys set with --secret: the stack holds none, because every
+    pull request's preview can open the stack (docs/security.md "Previews and the stack's secrets").
+    """
+    secret = sorted(secret_keys)
+    if secret:
+        raise SettingsError(
+            f"{', '.join(secret)} set as secret: this stack holds no secrets, since pull request "
+            "previews can decrypt its config (docs/security.md); keep a secret in Secret Manager, "
+            "read at run time by the account that needs it"
+        )
     project, region = _identity(project, region)
     unknown = sorted(set(values) - set(CONFIG_KEYS))
     if unknown:

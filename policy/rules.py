@@ -538,6 +538,36 @@ def alert_policy_documentation_violations(props: Props) -> list[str]:
     ]
 
 
+def secret_paths(props: Any, path: str = "") -> list[str]:
+    """Where the (proxied) properties hold a value marked secret."""
+    if isinstance(props, Secret):
+        return [path or "(the resource)"]
+    if isinstance(props, str):
+        return []
+    if isinstance(props, Mapping):
+        return [
+            found
+            for key in props
+            for found in secret_paths(_read(props, key), f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(props, Sequence) and not isinstance(props, bytes | bytearray):
+        return [
+            found
+            for index in range(len(props))
+            for found in secret_paths(_read(props, index), f"{path}[{index}]")
+        ]
+    return []
+
+
+def _no_secrets(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    for path in secret_paths(args.props):
+        report_violation(
+            f"{args.resource_type} {args.name!r}: {path} is a secret; expected none in this stack: "
+            "pull request previews can decrypt it (docs/security.md); keep a secret in Secret "
+            "Manager, read at run time by the account that needs it"
+        )
+
+
 # --- Policies ------------------------------------------------------------------------------------
 
 
@@ -657,6 +687,12 @@ POLICIES: list[ResourceValidationPolicy] = [
         "dead-letter topic.",
         _one_of(SUBSCRIPTION),
         push_subscription_violations,
+    ),
+    ResourceValidationPolicy(
+        name="stack-holds-no-secrets",
+        description="No resource input is a secret: pull request previews can decrypt the stack.",
+        validate=_no_secrets,
+        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     _resource_policy(
         "alert-policies-documented-with-runbook",

@@ -892,3 +892,22 @@ def test_an_audit_config_unknown_during_preview_is_judged_at_up() -> None:
 )
 def test_audit_configs_above_the_project_are_refused(resource_type: str) -> None:
     assert "iam-nothing-above-the-project" in judge(resource_type, STORAGE_DATA_ACCESS)
+
+
+# --- No secrets in the stack ---------------------------------------------------------------------
+
+
+def test_a_secret_input_is_refused_naming_where_it_is() -> None:
+    props = {
+        "type": "slack",
+        "sensitiveLabels": {"authToken": rules.Secret("xoxb-...")},
+    }
+    [message] = violations(
+        "stack-holds-no-secrets", "gcp:monitoring/notificationChannel:NotificationChannel", props
+    )
+    assert "sensitiveLabels.authToken is a secret" in message
+
+
+def test_inputs_without_secrets_pass() -> None:
+    for resource_type, props in good_stack():
+        assert violations("stack-holds-no-secrets", resource_type, props) == [], resource_type

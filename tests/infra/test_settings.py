@@ -300,6 +300,12 @@ def test_the_program_fails_with_the_validation_message() -> None:
         run_program({"minScore": "2"})
 
 
+def test_the_program_refuses_secret_config_because_previews_can_decrypt_it() -> None:
+    """Issue 17 finding 5: a pull request's preview runs its own code and can open the stack."""
+    with pytest.raises(pulumi.RunError, match=r"ai-service:alertEmails set as secret"):
+        run_program({"alertEmails": "oncall@example.com"}, secret=["ai-service:alertEmails"])
+
+
 def test_the_program_requires_gcp_project() -> None:
     with pytest.raises(pulumi.RunError, match=r"gcp:project is required"):
         run_program(project=None)
