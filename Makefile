@@ -263,8 +263,12 @@ overload: $(VENV)/.installed
 # State lives in a local file backend under the repo (gitignored) unless BACKEND (or an exported
 # PULUMI_BACKEND_URL) says otherwise, e.g. BACKEND=gs://my-state-bucket/ai-service. Each Pulumi
 # command gets it as PULUMI_BACKEND_URL: make never logs in, so the backend your own `pulumi`
-# commands use (~/.pulumi/credentials.json) stays as it was. Secrets use the passphrase provider: export
-# PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE. No Pulumi Cloud account is needed.
+# commands use (~/.pulumi/credentials.json) stays as it was. No Pulumi Cloud account is needed.
+# A stack's secrets provider is chosen when make creates it: SECRETS_PROVIDER=passphrase (the default,
+# for a stack of your own: export PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE) or a
+# Cloud KMS key, gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K, for the stack CI deploys
+# (docs/ci.md; why: docs/security.md). A stack whose Pulumi.<stack>.yaml names a secretsprovider
+# needs no passphrase.
 PULUMI ?= pulumi
 GCLOUD ?= gcloud
 STATE_DIR := $(CURDIR)/.pulumi-state
@@ -273,6 +277,9 @@ PULUMI_RUN = PULUMI_BACKEND_URL="$(BACKEND)" $(PULUMI)
 PROJECT ?=
 REGION ?=
 PULUMI_FLAGS ?=
+SECRETS_PROVIDER ?= passphrase
+STACK_SECRETS_PROVIDER = $(shell sed -n 's/^secretsprovider: *//p' "Pulumi.$(STACK).yaml" 2>/dev/null)
+NEEDS_PASSPHRASE = $(if $(filter passphrase,$(SECRETS_PROVIDER)),$(if $(STACK_SECRETS_PROVIDER),,passphrase))
 
 # $(call prerequisites,WHAT...): checks all of WHAT (pulumi, passphrase, gcloud, project) and
 # names everything missing in one message, instead of stopping at the first.
@@ -297,12 +304,12 @@ bootstrap:
 		--project "$(PROJECT)"
 
 pulumi-prerequisites:
-	@$(call prerequisites,pulumi passphrase)
+	@$(call prerequisites,pulumi $(NEEDS_PASSPHRASE))
 	@if [[ "$(BACKEND)" == file://* ]]; then mkdir -p "$(patsubst file://%,%,$(BACKEND))"; fi
 
-## pulumi-stack: select STACK, creating it (passphrase secrets) on first use; set PROJECT/REGION if given
+## pulumi-stack: select STACK, creating it (SECRETS_PROVIDER, default passphrase) on first use; set PROJECT/REGION if given
 pulumi-stack: pulumi-prerequisites deploy-install
-	$(PULUMI_RUN) stack select --create --secrets-provider passphrase "$(STACK)"
+	$(PULUMI_RUN) stack select --create --secrets-provider "$(SECRETS_PROVIDER)" "$(STACK)"
 	@if [ -n "$(PROJECT)" ]; then $(PULUMI_RUN) config set --stack "$(STACK)" gcp:project "$(PROJECT)"; fi
 	@if [ -n "$(REGION)" ]; then $(PULUMI_RUN) config set --stack "$(STACK)" gcp:region "$(REGION)"; fi
 	@$(PULUMI_RUN) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \

@@ -14,6 +14,11 @@ try:
         region=_gcp.get("region"),
         values={key: _own.get(key) for key in CONFIG_KEYS},
         stack=pulumi.get_stack(),
+        secret_keys=[
+            key
+            for key in pulumi.runtime.config.CONFIG.get()
+            if pulumi.runtime.is_config_secret(key)
+        ],
     )
 except SettingsError as error:
     # A RunError prints just the message (no traceback) in `pulumi up` / `preview`.

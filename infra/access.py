@@ -32,6 +32,18 @@ def gcf_sources_bucket(project_number: str, region: str) -> str:
     return f"gcf-v2-sources-{project_number}-{region}"
 
 
+def one_bucket_condition(bucket: str) -> str:
+    """An IAM condition that holds for one bucket and its objects, and for nothing else.
+
+    Cloud Storage names them projects/_/buckets/BUCKET and projects/_/buckets/BUCKET/objects/OBJECT
+    in conditions (IAM "conditions resource attributes"); listing is checked on the bucket, reading on
+    the object. Both names are matched up to the separator after BUCKET: a bare prefix
+    startsWith(".../gcf-v2-sources-N-europe-west1") would also admit the europe-west10 bucket.
+    """
+    name = f"projects/_/buckets/{bucket}"
+    return f'resource.name == "{name}" || resource.name.startsWith("{name}/objects/")'
+
+
 class FunctionAccess(pulumi.ComponentResource):
     """Runtime and build grants, then a wait for IAM propagation before the function is built.
 
@@ -69,11 +81,14 @@ class FunctionAccess(pulumi.ComponentResource):
                 opts=child,
             ),
             # Why: Vision reads gs:// images with the caller's identity; without this every
-            # image fails with per-image code 7 "Error opening file".
+            # image fails with per-image code 7 "Error opening file". It fetches one named object:
+            # legacyObjectReader is storage.objects.get alone (objectViewer adds objects.list,
+            # which would let the function enumerate every upload); legacy roles are granted on
+            # buckets only (Cloud Storage "IAM roles"; StorageRoles.legacyObjectReader()).
             gcp.storage.BucketIAMMember(
                 f"{name}-runtime-reads-images",
                 bucket=args.images_bucket.name,
-                role="roles/storage.objectViewer",
+                role="roles/storage.legacyObjectReader",
                 member=runtime,
                 opts=child,
             ),
@@ -98,9 +113,8 @@ class FunctionAccess(pulumi.ComponentResource):
             ),
             # Why: Cloud Build reads the source from the Google-created gcf-v2-sources bucket,
             # which does not exist before the first deploy, so no bucket-level grant is
-            # possible; a project binding with an IAM condition limits it to that bucket
-            # (Cloud Storage honours resource.name in conditions, IAM "conditions resource
-            # attributes": projects/_/buckets/BUCKET[/objects/OBJECT]).
+            # possible; a project binding with an IAM condition limits it to exactly that bucket
+            # and its objects (one_bucket_condition).
             gcp.projects.IAMMember(
                 f"{name}-build-reads-gcf-sources",
                 project=args.project,
@@ -110,10 +124,7 @@ class FunctionAccess(pulumi.ComponentResource):
                     title="gcf-v2-sources-only",
                     description="Only the bucket Cloud Functions copies function source into.",
                     expression=pulumi.Output.from_input(args.project_number).apply(
-                        lambda number: (
-                            'resource.name.startsWith("projects/_/buckets/'
-                            f'{gcf_sources_bucket(number, args.region)}")'
-                        )
+                        lambda number: one_bucket_condition(gcf_sources_bucket(number, args.region))
                     ),
                 ),
                 opts=child,

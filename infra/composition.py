@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 
 from infra.access import FunctionAccess, FunctionAccessArgs
 from infra.apis import ProjectApis, ProjectApisArgs
+from infra.audit import StorageAuditLogs, StorageAuditLogsArgs
 from infra.delivery import Delivery, DeliveryArgs
 from infra.identity import ServiceIdentities, ServiceIdentitiesArgs
 from infra.messaging import Messaging, MessagingArgs
@@ -63,6 +64,14 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             archive=archive,
             labels=labels,
             depends_on=apis.needed_by("storage.googleapis.com"),
+        ),
+    )
+    # Who read or wrote the uploaded images (and every other object of the project).
+    StorageAuditLogs(
+        "audit",
+        StorageAuditLogsArgs(
+            project=settings.project,
+            depends_on=apis.needed_by("cloudresourcemanager.googleapis.com"),
         ),
     )
     registry = FunctionRegistry(

@@ -8,7 +8,7 @@ Pure: no Pulumi imports.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 
@@ -38,6 +38,12 @@ DEFAULT_REGION = "us-central1"
 MAX_FUNCTION_TIMEOUT_SECONDS = function.MAX_TIMEOUT_SECONDS
 MAX_ACK_DEADLINE_SECONDS = 600
 MAX_BACKOFF_SECONDS = 600
+# How long the dead-letter subscription keeps what it is given (infra/topology.py): the window for an
+# operator's redrive, and so the least time an uploaded image must outlive its message.
+DEAD_LETTER_RETENTION_DAYS = 7
+# After the dead-letter window, a redriven message retries for hours more (maxDeliveryAttempts with
+# backoff up to 600 s is about 4 h at the default 30): a day covers it.
+REDRIVE_MARGIN_DAYS = 1
 # Cloud Monitoring only supports condition durations in whole minutes, up to a day.
 MAX_ALERT_DURATION_SECONDS = 86400
 
@@ -215,6 +221,20 @@ class Buckets:
             "",
             "Bucket holding the function's source archives.",
             derived="`<project>-ai-service-source`",
+        ),
+    ]
+    retention_days: Annotated[
+        int,
+        Key(
+            "imagesRetentionDays",
+            Integer(DEAD_LETTER_RETENTION_DAYS + REDRIVE_MARGIN_DAYS, 3650),
+            # A week beyond the dead-letter window: a redrive or a person's review that waits over a
+            # weekend still finds the image (docs/security.md "Retention").
+            "14",
+            "Days after its upload when an image is deleted from the images bucket (a lifecycle "
+            "rule, final: the bucket keeps no soft-deleted copies). At least the dead-letter "
+            f"retention ({DEAD_LETTER_RETENTION_DAYS} days) plus a day, so a redriven message still "
+            "finds its image.",
         ),
     ]
     force_destroy: Annotated[
@@ -658,8 +678,20 @@ def load_settings(
     values: Mapping[str, str | None],
     *,
     stack: str = "dev",
+    secret_keys: Iterable[str] = (),
 ) -> Settings:
-    """Validates raw config strings (`values`, keyed by ai-service:* key) into Settings."""
+    """Validates raw config strings (`values`, keyed by ai-service:* key) into Settings.
+
+    `secret_keys` are the config keys set with --secret: the stack holds none, because every
+    pull request's preview can open the stack (docs/security.md "Previews and the stack's secrets").
+    """
+    secret = sorted(secret_keys)
+    if secret:
+        raise SettingsError(
+            f"{', '.join(secret)} set as secret: this stack holds no secrets, since pull request "
+            "previews can decrypt its config (docs/security.md); keep a secret in Secret Manager, "
+            "read at run time by the account that needs it"
+        )
     project, region = _identity(project, region)
     unknown = sorted(set(values) - set(CONFIG_KEYS))
     if unknown:

@@ -28,8 +28,17 @@ def hardened_bucket(
     args: StorageArgs,
     component: str,
     opts: pulumi.ResourceOptions,
+    *,
+    delete_after_days: int | None = None,
 ) -> gcp.storage.Bucket:
-    """A private, regional bucket: uniform access (no object ACLs), public access prevented."""
+    """A private, regional bucket: uniform access (no object ACLs), public access prevented.
+
+    With `delete_after_days`, every object is deleted that many days after it was created (the
+    lifecycle condition `age` counts from creation), for good: soft delete is off (retention 0), so
+    a deleted object is not kept, and billed, restorable for Cloud Storage's default 7 days.
+    Neither bucket is versioned nor writes usage logs: docs/security.md (CKV_GCP_62, CKV_GCP_78).
+    """
+    expires = delete_after_days is not None
     return gcp.storage.Bucket(
         resource_name,
         project=args.project,
@@ -38,6 +47,17 @@ def hardened_bucket(
         uniform_bucket_level_access=True,
         public_access_prevention="enforced",
         force_destroy=args.buckets.force_destroy,
+        lifecycle_rules=[
+            gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=delete_after_days),
+            )
+        ]
+        if expires
+        else None,
+        soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0)
+        if expires
+        else None,
         labels={**args.labels, "component": component},
         opts=opts,
     )
@@ -56,9 +76,15 @@ class Storage(pulumi.ComponentResource):
         super().__init__("ai-service:infra:Storage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         # Why: the User-Service uploads images here; the function asks Vision to read gs:// URIs
-        # from it. Same region as the function, so Vision reads do not cross regions.
+        # from it. Same region as the function, so Vision reads do not cross regions. Uploads are
+        # kept imagesRetentionDays, long enough for a redrive of the dead letters, then deleted.
         self.images_bucket = hardened_bucket(
-            f"{name}-images", args.buckets.images, args, "images", child
+            f"{name}-images",
+            args.buckets.images,
+            args,
+            "images",
+            child,
+            delete_after_days=args.buckets.retention_days,
         )
         # Why: gen2 functions are built from a zip in Cloud Storage; keeping it in our own
         # hardened bucket (not the gcf-uploads one) keeps its access under this stack's control.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.settings import (
+    DEAD_LETTER_RETENTION_DAYS,
     DEAD_LETTER_SUBSCRIPTION,
     DEAD_LETTER_TOPIC,
     INVOKER_ACCOUNT_ID,
@@ -20,7 +21,8 @@ from infra.settings import (
     Settings,
 )
 
-SEVEN_DAYS_SECONDS = 7 * 24 * 3600
+# Every subscription keeps unacknowledged messages this long (the dead-letter one for a redrive).
+RETENTION_SECONDS = DEAD_LETTER_RETENTION_DAYS * 24 * 3600
 # Pull subscriptions: long enough for an operator or the User-Service to handle a message.
 PULL_ACK_DEADLINE_SECONDS = 60
 
@@ -59,7 +61,7 @@ class Subscription:
     name: str
     topic: str
     ack_deadline_seconds: int
-    retention_seconds: int = SEVEN_DAYS_SECONDS
+    retention_seconds: int = RETENTION_SECONDS
     # Subscriptions expire after 31 idle days by default; an idle dead-letter or results
     # subscription would silently vanish with it, so ours never expire.
     never_expire: bool = True

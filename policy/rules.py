@@ -9,6 +9,7 @@ run again during `pulumi up`, right before the resource is created, when its inp
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -118,15 +119,43 @@ PROJECT_ROLES_TEXT: Final = (
     f"{', '.join(sorted(PROJECT_ROLES))}, and "
     f"{', '.join(sorted(PROJECT_ROLES_IF_BUCKET_CONDITION))} conditioned to named buckets"
 )
-# A condition scopes a storage grant to buckets when it tests resource.name against bucket names
-# (IAM conditions, resource attributes: projects/_/buckets/BUCKET[/objects/OBJECT]).
+# A condition scopes a storage grant to buckets when it names each whole bucket: Cloud Storage calls
+# them projects/_/buckets/BUCKET and projects/_/buckets/BUCKET/objects/OBJECT in conditions (IAM
+# "conditions resource attributes"). Each `||` term must be one of the two forms below; a prefix
+# that stops at the bucket's name, startsWith(".../gcf-v2-sources-N-europe-west1"), also admits
+# every bucket whose name starts with it (europe-west10's), so it is refused (issue 17 finding 6).
 _BUCKET_RESOURCE_PREFIX: Final = "projects/_/buckets/"
+_BUCKET_NAME: Final = r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]"
+_WHOLE_BUCKET_TERMS: Final = (
+    # The bucket itself (listing its objects is checked on it).
+    re.compile(rf"""resource\.name\s*==\s*(["'])projects/_/buckets/{_BUCKET_NAME}\1"""),
+    # Its objects: the prefix ends with the separator after the bucket's name.
+    re.compile(
+        rf"""resource\.name\.startsWith\(\s*(["'])projects/_/buckets/{_BUCKET_NAME}/(objects/)?\1\s*\)"""
+    ),
+)
+BUCKET_CONDITION_FORM: Final = (
+    'resource.name == "projects/_/buckets/BUCKET" || '
+    'resource.name.startsWith("projects/_/buckets/BUCKET/objects/")'
+)
+# Audit configs exist on the project (and above) only. The project may hold exactly one: Cloud
+# Storage's Data Access logs (reads and writes of objects), for everyone (an exempted member's
+# access would go unlogged). An IAMAuditConfig is authoritative for its service, so one for
+# another service would replace what the project's owners configured for it.
+PROJECT_AUDIT_CONFIG: Final = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+AUDITED_SERVICE: Final = "storage.googleapis.com"
+AUDITED_LOG_TYPES: Final = frozenset({"DATA_READ", "DATA_WRITE"})
 # Above the project: the stack grants nothing on folders or the organization.
 ABOVE_PROJECT_IAM_TYPES: Final = frozenset(
     {
         f"gcp:{level}/{kind}"
         for level in ("folder", "organizations")
-        for kind in ("iAMMember:IAMMember", "iAMBinding:IAMBinding", "iAMPolicy:IAMPolicy")
+        for kind in (
+            "iAMMember:IAMMember",
+            "iAMBinding:IAMBinding",
+            "iAMPolicy:IAMPolicy",
+            "iAMAuditConfig:IAMAuditConfig",
+        )
     }
 )
 
@@ -276,15 +305,18 @@ def _grants(props: Props) -> tuple[list[tuple[Any, Any, str]], list[str]]:
 
 
 def _scopes_to_buckets(condition: Any) -> bool | None:
-    """Whether an IAM condition limits a grant to named buckets; None while it is unknown."""
+    """Whether an IAM condition limits a grant to whole named buckets; None while it is unknown.
+
+    Only a disjunction of the two exact forms counts (_WHOLE_BUCKET_TERMS); anything else, a bare
+    name prefix or an extra term that widens the grant, does not.
+    """
     expression = _lookup(condition, "expression")
     if condition is UNKNOWN or expression is UNKNOWN:
         return None
-    return (
-        isinstance(expression, str)
-        and "resource.name" in expression
-        and _BUCKET_RESOURCE_PREFIX in expression
-    )
+    if not isinstance(expression, str) or not expression.strip():
+        return False
+    terms = [term.strip() for term in expression.split("||")]
+    return all(any(form.fullmatch(term) for form in _WHOLE_BUCKET_TERMS) for term in terms)
 
 
 def project_role_violations(props: Props) -> list[str]:
@@ -296,14 +328,49 @@ def project_role_violations(props: Props) -> list[str]:
         if role in PROJECT_ROLES_IF_BUCKET_CONDITION:
             if _scopes_to_buckets(condition) is False:
                 violations.append(
-                    f"{where} {role!r} is granted on the whole project without a condition on "
-                    f"resource.name naming its buckets ({_BUCKET_RESOURCE_PREFIX}BUCKET); expected it "
-                    "on the bucket, or conditioned to that bucket when the bucket cannot be named yet"
+                    f"{where} {role!r} is granted on the whole project without a condition that "
+                    f"names whole buckets; expected it on the bucket, or, when the bucket cannot be "
+                    f"named yet, conditioned exactly as {BUCKET_CONDITION_FORM} (a bare prefix of "
+                    f"{_BUCKET_RESOURCE_PREFIX}BUCKET also admits every bucket whose name starts "
+                    "with it)"
                 )
             continue
         violations.append(
             f"{where} {role!r} is granted on the whole project, which reaches every resource in "
             f"it; expected it on the resource that needs it (the project allows only {PROJECT_ROLES_TEXT})"
+        )
+    return violations
+
+
+def project_audit_config_violations(props: Props) -> list[str]:
+    """The project's one audit config: Cloud Storage DATA_READ and DATA_WRITE, nobody exempted."""
+    service = _lookup(props, "service")
+    configs = _lookup(props, "auditLogConfigs")
+    if service is UNKNOWN or configs is UNKNOWN:
+        return []
+    expected = (
+        f"expected exactly {AUDITED_SERVICE} with {' and '.join(sorted(AUDITED_LOG_TYPES))} "
+        "for everyone"
+    )
+    if service != AUDITED_SERVICE:
+        return [
+            f"an audit config for {service!r} replaces whatever the project has for that service "
+            f"(IAMAuditConfig is authoritative per service); {expected}"
+        ]
+    entries = configs if isinstance(configs, list) else []
+    log_types = {_lookup(entry, "logType") for entry in entries}
+    if UNKNOWN in log_types:
+        return []
+    violations = []
+    if log_types != AUDITED_LOG_TYPES or len(entries) != len(AUDITED_LOG_TYPES):
+        found = sorted(str(log_type) for log_type in log_types)
+        violations.append(f"auditLogConfigs log {found}; {expected}")
+    exempted = [
+        member for entry in entries for member in _strings(_lookup(entry, "exemptedMembers"))
+    ]
+    if exempted:
+        violations.append(
+            f"auditLogConfigs exempt {exempted}, whose reads and writes would go unlogged; {expected}"
         )
     return violations
 
@@ -471,6 +538,36 @@ def alert_policy_documentation_violations(props: Props) -> list[str]:
     ]
 
 
+def secret_paths(props: Any, path: str = "") -> list[str]:
+    """Where the (proxied) properties hold a value marked secret."""
+    if isinstance(props, Secret):
+        return [path or "(the resource)"]
+    if isinstance(props, str):
+        return []
+    if isinstance(props, Mapping):
+        return [
+            found
+            for key in props
+            for found in secret_paths(_read(props, key), f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(props, Sequence) and not isinstance(props, bytes | bytearray):
+        return [
+            found
+            for index in range(len(props))
+            for found in secret_paths(_read(props, index), f"{path}[{index}]")
+        ]
+    return []
+
+
+def _no_secrets(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    for path in secret_paths(args.props):
+        report_violation(
+            f"{args.resource_type} {args.name!r}: {path} is a secret; expected none in this stack: "
+            "pull request previews can decrypt it (docs/security.md); keep a secret in Secret "
+            "Manager, read at run time by the account that needs it"
+        )
+
+
 # --- Policies ------------------------------------------------------------------------------------
 
 
@@ -548,8 +645,15 @@ POLICIES: list[ResourceValidationPolicy] = [
         project_role_violations,
     ),
     _resource_policy(
+        "iam-project-audit-config-storage-data-access",
+        f"The project's only audit config is {AUDITED_SERVICE}'s "
+        f"{' and '.join(sorted(AUDITED_LOG_TYPES))}, with no exempted members.",
+        _one_of(PROJECT_AUDIT_CONFIG),
+        project_audit_config_violations,
+    ),
+    _resource_policy(
         "iam-nothing-above-the-project",
-        "No IAM grants on folders or the organization.",
+        "No IAM grants or audit configs on folders or the organization.",
         lambda resource_type: resource_type in ABOVE_PROJECT_IAM_TYPES,
         above_project_iam_violations,
     ),
@@ -583,6 +687,12 @@ POLICIES: list[ResourceValidationPolicy] = [
         "dead-letter topic.",
         _one_of(SUBSCRIPTION),
         push_subscription_violations,
+    ),
+    ResourceValidationPolicy(
+        name="stack-holds-no-secrets",
+        description="No resource input is a secret: pull request previews can decrypt the stack.",
+        validate=_no_secrets,
+        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     _resource_policy(
         "alert-policies-documented-with-runbook",

@@ -28,9 +28,11 @@ PUBSUB_AGENT = "serviceAccount:service-123@gcp-sa-pubsub.iam.gserviceaccount.com
 BUILD_SA = f"serviceAccount:ai-service-build@{PROJECT}.iam.gserviceaccount.com"
 FUNCTION_URI = "https://ai-service-image-labeling-abc-ew.a.run.app"
 # The stack's one conditioned project grant: the build reads the bucket Cloud Functions creates.
+GCF_SOURCES = "projects/_/buckets/gcf-v2-sources-123-europe-west1"
 GCF_SOURCES_CONDITION = {
     "title": "gcf-v2-sources-only",
-    "expression": 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-123-europe-west1/")',
+    "expression": f'resource.name == "{GCF_SOURCES}" || '
+    f'resource.name.startsWith("{GCF_SOURCES}/objects/")',
 }
 
 FUNCTION_V2 = "gcp:cloudfunctionsv2/function:Function"
@@ -479,6 +481,47 @@ def test_object_reading_on_the_whole_project_without_a_bucket_condition_is_a_vio
         assert "resource.name" in message, resource_type
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        f'resource.name.startsWith("{GCF_SOURCES}/")',
+        f"resource.name.startsWith('{GCF_SOURCES}/objects/')",
+        f'resource.name == "{GCF_SOURCES}"',
+        f'resource.name == "{GCF_SOURCES}" || resource.name.startsWith("{GCF_SOURCES}/objects/") '
+        '|| resource.name == "projects/_/buckets/other-bucket"',
+    ],
+)
+def test_conditions_naming_whole_buckets_are_admitted(expression: str) -> None:
+    condition = {"title": "whole buckets", "expression": expression}
+    for resource_type, props in project_grants("roles/storage.objectViewer", condition):
+        assert judge(resource_type, props) == {}, resource_type
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        # Issue 17 finding 6: the europe-west10 bucket's name starts with this one.
+        f'resource.name.startsWith("{GCF_SOURCES}")',
+        f'resource.name == "{GCF_SOURCES}" || resource.name.startsWith("{GCF_SOURCES}")',
+        f'resource.name.startsWith("{GCF_SOURCES}/objects")',
+        'resource.name.startsWith("projects/_/buckets/")',
+        'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")',
+        f'resource.name.endsWith("{GCF_SOURCES}")',
+        f'resource.name.startsWith("{GCF_SOURCES}/") || request.time < timestamp("2099-01-01T00:00:00Z")',
+        f'!resource.name.startsWith("{GCF_SOURCES}/")',
+        f'resource.name != "{GCF_SOURCES}"',
+        f'resource.name.startsWith("{GCF_SOURCES}/") && resource.type == "storage.googleapis.com/Object"',
+        f'"resource.name" == "{GCF_SOURCES}"',
+    ],
+)
+def test_conditions_that_do_not_name_whole_buckets_are_refused(expression: str) -> None:
+    condition = {"title": "not whole buckets", "expression": expression}
+    for resource_type, props in project_grants("roles/storage.objectViewer", condition):
+        [message] = violations("iam-project-roles-allow-list", resource_type, props)
+        assert "names whole buckets" in message, resource_type
+        assert rules.BUCKET_CONDITION_FORM in message
+
+
 def test_project_grants_unknown_during_preview_are_judged_at_up() -> None:
     member = "gcp:projects/iAMMember:IAMMember"
     assert judge(member, {"role": UNKNOWN_STRING_VALUE, "member": BUILD_SA}) == {}
@@ -797,3 +840,74 @@ def test_violation_messages_name_the_resource() -> None:
     [message] = violations("no-service-account-keys", SERVICE_ACCOUNT_KEY, {})
     assert SERVICE_ACCOUNT_KEY in message
     assert "'subject'" in message
+
+
+# --- The project's audit config ------------------------------------------------------------------
+
+AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+STORAGE_DATA_ACCESS = {
+    "project": PROJECT,
+    "service": "storage.googleapis.com",
+    "auditLogConfigs": [{"logType": "DATA_READ"}, {"logType": "DATA_WRITE"}],
+}
+
+
+def test_storage_data_access_logs_are_the_admitted_audit_config() -> None:
+    assert judge(AUDIT_CONFIG, STORAGE_DATA_ACCESS) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ({"service": "allServices"}, "'allServices' replaces"),
+        ({"service": "pubsub.googleapis.com"}, "'pubsub.googleapis.com' replaces"),
+        ({"auditLogConfigs": [{"logType": "DATA_WRITE"}]}, "log ['DATA_WRITE']"),
+        ({"auditLogConfigs": []}, "log []"),
+        (
+            {
+                "auditLogConfigs": [
+                    {"logType": "DATA_READ", "exemptedMembers": [RUNTIME_SA]},
+                    {"logType": "DATA_WRITE"},
+                ]
+            },
+            "would go unlogged",
+        ),
+    ],
+)
+def test_any_other_audit_config_is_refused(change: dict[str, Any], found: str) -> None:
+    [message] = violations(
+        "iam-project-audit-config-storage-data-access", AUDIT_CONFIG, STORAGE_DATA_ACCESS | change
+    )
+    assert found in message
+    assert "storage.googleapis.com with DATA_READ and DATA_WRITE" in message
+
+
+def test_an_audit_config_unknown_during_preview_is_judged_at_up() -> None:
+    assert judge(AUDIT_CONFIG, STORAGE_DATA_ACCESS | {"auditLogConfigs": UNKNOWN_ARRAY_VALUE}) == {}
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    ["gcp:folder/iAMAuditConfig:IAMAuditConfig", "gcp:organizations/iAMAuditConfig:IAMAuditConfig"],
+)
+def test_audit_configs_above_the_project_are_refused(resource_type: str) -> None:
+    assert "iam-nothing-above-the-project" in judge(resource_type, STORAGE_DATA_ACCESS)
+
+
+# --- No secrets in the stack ---------------------------------------------------------------------
+
+
+def test_a_secret_input_is_refused_naming_where_it_is() -> None:
+    props = {
+        "type": "slack",
+        "sensitiveLabels": {"authToken": rules.Secret("xoxb-...")},
+    }
+    [message] = violations(
+        "stack-holds-no-secrets", "gcp:monitoring/notificationChannel:NotificationChannel", props
+    )
+    assert "sensitiveLabels.authToken is a secret" in message
+
+
+def test_inputs_without_secrets_pass() -> None:
+    for resource_type, props in good_stack():
+        assert violations("stack-holds-no-secrets", resource_type, props) == [], resource_type

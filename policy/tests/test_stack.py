@@ -38,6 +38,7 @@ def test_stack_registers_the_resources_the_pack_guards(
         "gcp:pubsub/subscription:Subscription",
         "gcp:monitoring/alertPolicy:AlertPolicy",
         "gcp:projects/iAMMember:IAMMember",  # judged against the project allow-list
+        "gcp:projects/iAMAuditConfig:IAMAuditConfig",  # the one admitted audit config
     }
     assert guarded <= types, f"the stack no longer registers {guarded - types}"
     assert any(resource["inputs"].get("pushConfig") for resource in stack_resources)

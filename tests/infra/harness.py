@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import runpy
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,11 +218,13 @@ def run_program(
     region: str | None = None,
     preview: bool = False,
     mocks: CloudMocks | None = None,
+    secret: Sequence[str] = (),
 ) -> ProgramRun:
     """Runs the program (infra/) once under fresh mocks and returns what it did.
 
     `config` holds ai-service:* keys without the namespace; `mocks` replaces the default
-    CloudMocks (a subclass that answers differently for one resource type). Pulumi's runtime state is global
+    CloudMocks (a subclass that answers differently for one resource type); `secret` names keys set
+    with --secret (namespaced, e.g. "ai-service:alertEmails"). Pulumi's runtime state is global
     per process, so each run resets the root stack and the configuration before starting.
     """
     values: dict[str, str] = {}
@@ -233,7 +235,7 @@ def run_program(
     values.update({f"{PULUMI_PROJECT}:{key}": value for key, value in (config or {}).items()})
 
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(values)
+    pulumi.runtime.set_all_config(values, list(secret))
     mocks = mocks or CloudMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(

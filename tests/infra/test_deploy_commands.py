@@ -213,3 +213,35 @@ def test_make_deploy_allows_stacks_of_other_projects(make: Make) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert [call["args"][:1] for call in calls if call["args"][:1] == ["up"]] == [["up"]]
+
+
+KMS_KEY = (
+    "gcpkms://projects/my-project/locations/global/keyRings/pulumi/cryptoKeys/ai-service-stack"
+)
+
+
+def test_a_stack_created_on_cloud_kms_needs_no_passphrase(make: Make) -> None:
+    """docs/ci.md: the stack CI deploys is created on a KMS key its deployers may decrypt with."""
+    completed, calls = make("deploy", "STACK=prod", f"SECRETS_PROVIDER={KMS_KEY}")
+    assert completed.returncode == 0, completed.stderr
+    [select] = [call["args"] for call in calls if call["args"][:2] == ["stack", "select"]]
+    assert select == ["stack", "select", "--create", "--secrets-provider", KMS_KEY, "prod"]
+
+
+def test_a_stack_whose_file_names_its_secrets_provider_needs_no_passphrase(make: Make) -> None:
+    stack = f"kms-{os.getpid()}"
+    stack_file = REPOSITORY / f"Pulumi.{stack}.yaml"
+    stack_file.write_text(f"secretsprovider: {KMS_KEY}\nencryptedkey: Y2lwaGVy\n")
+    try:
+        completed, calls = make("preview", f"STACK={stack}")
+    finally:
+        stack_file.unlink()
+    assert completed.returncode == 0, completed.stderr
+    assert [call["args"][:1] for call in calls if call["args"][:1] == ["preview"]] == [["preview"]]
+
+
+def test_a_new_stack_is_created_on_the_passphrase_provider_by_default(make: Make) -> None:
+    completed, calls = make("deploy", "STACK=dev", environment=PASSPHRASE)
+    assert completed.returncode == 0, completed.stderr
+    [select] = [call["args"] for call in calls if call["args"][:2] == ["stack", "select"]]
+    assert select[2:5] == ["--create", "--secrets-provider", "passphrase"]

@@ -21,6 +21,7 @@ APIS_BY_TYPE = {
     FUNCTION: ["cloudfunctions", "run", "cloudbuild", "artifactregistry", "vision", "logging"],
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": ["run"],
     "gcp:projects/iAMMember:IAMMember": ["cloudresourcemanager"],
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": ["cloudresourcemanager"],
     "gcp:pubsub/topicIAMMember:TopicIAMMember": ["pubsub"],
     "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": ["pubsub"],
     "gcp:storage/bucketIAMMember:BucketIAMMember": ["storage"],
@@ -105,7 +106,7 @@ def test_propagation_waits_are_configurable(seconds: str) -> None:
 
 def test_components_parent_their_resources(default_run: ProgramRun) -> None:
     components = {item.urn for item in default_run.registrations if not item.custom}
-    assert len(components) == 9
+    assert len(components) == 10
     for item in default_run.custom():
         assert item.parent in components, f"{item.urn} is not inside a component"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 
+from tests.infra.cel import evaluate
 from tests.infra.harness import (
     PROJECT_ID,
     PROJECT_NUMBER,
@@ -22,14 +24,12 @@ PUBSUB_AGENT = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserv
 IMAGES = f"{PROJECT_ID}-ai-service-images"
 SOURCE = f"{PROJECT_ID}-ai-service-source"
 SERVICE = f"projects/{PROJECT_ID}/locations/us-central1/services/ai-service-image-labeling"
-GCF_SOURCES_CONDITION = (
-    f'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1")'
-)
+GCF_SOURCES = f"gcf-v2-sources-{PROJECT_NUMBER}-us-central1"
 
 # (IAM resource type, the resource it is granted on, role, member). The whole policy surface.
 EXPECTED_GRANTS = {
     ("pubsub/topicIAMMember", "ai-service-image-labeled", "roles/pubsub.publisher", RUNTIME),
-    ("storage/bucketIAMMember", IMAGES, "roles/storage.objectViewer", RUNTIME),
+    ("storage/bucketIAMMember", IMAGES, "roles/storage.legacyObjectReader", RUNTIME),
     ("cloudrunv2/serviceIamMember", SERVICE, "roles/run.invoker", INVOKER),
     (
         "serviceaccount/iAMMember",
@@ -71,10 +71,13 @@ TARGET_FIELD = {
 
 
 def iam_resources(run: ProgramRun) -> list[Registration]:
+    """Every grant (IAM member) the stack makes; the audit config is tested in test_audit.py."""
     return [
         item
         for item in run.custom()
-        if "iam" in item.type.lower().split(":")[1] and item.type.startswith("gcp:")
+        if "iam" in item.type.lower().split(":")[1]
+        and item.type.startswith("gcp:")
+        and "auditconfig" not in item.type.lower()
     ]
 
 
@@ -106,8 +109,62 @@ def test_project_level_grants_are_only_the_build_log_writer_and_a_conditional_re
     }
     assert set(project_grants) == {"roles/logging.logWriter", "roles/storage.objectViewer"}
     assert "condition" not in project_grants["roles/logging.logWriter"].inputs
-    reader = project_grants["roles/storage.objectViewer"]
-    assert reader.inputs["condition"]["expression"] == GCF_SOURCES_CONDITION, reader.urn
+
+
+def gcf_sources_reader(run: ProgramRun) -> Registration:
+    return run.one("gcp:projects/iAMMember:IAMMember", role="roles/storage.objectViewer")
+
+
+def admits(reader: Registration, resource_name: str) -> bool:
+    return evaluate(reader.inputs["condition"]["expression"], {"resource": {"name": resource_name}})
+
+
+@pytest.mark.parametrize(
+    "resource_name",
+    [f"projects/_/buckets/{GCF_SOURCES}", f"projects/_/buckets/{GCF_SOURCES}/objects/src/a.zip"],
+)
+def test_the_build_reads_the_gcf_sources_bucket_and_its_objects(
+    default_run: ProgramRun, resource_name: str
+) -> None:
+    """Listing is checked on the bucket, reading on each object: both must be admitted."""
+    assert admits(gcf_sources_reader(default_run), resource_name)
+
+
+@pytest.mark.parametrize(
+    "resource_name",
+    [
+        # Issue 17 finding 6: a bare prefix of us-central1 admits these.
+        f"projects/_/buckets/{GCF_SOURCES}0",
+        f"projects/_/buckets/{GCF_SOURCES}0/objects/src/a.zip",
+        f"projects/_/buckets/{GCF_SOURCES}-copy/objects/a.zip",
+        f"projects/_/buckets/{IMAGES}/objects/uploads/a.jpg",
+        f"projects/_/buckets/{SOURCE}",
+        "projects/_/buckets/my-state-bucket/objects/.pulumi/stacks/dev.json",
+    ],
+)
+def test_the_build_reads_no_other_bucket(default_run: ProgramRun, resource_name: str) -> None:
+    assert not admits(gcf_sources_reader(default_run), resource_name)
+
+
+def test_europe_west1_admits_the_europe_west1_bucket_not_europe_west10() -> None:
+    reader = gcf_sources_reader(run_program(region="europe-west1"))
+    ours = f"gcf-v2-sources-{PROJECT_NUMBER}-europe-west1"
+    assert admits(reader, f"projects/_/buckets/{ours}/objects/a.zip")
+    assert not admits(reader, f"projects/_/buckets/{ours}0/objects/a.zip")
+    assert not admits(reader, f"projects/_/buckets/{ours}0")
+
+
+def test_runtime_may_read_an_image_but_not_list_the_bucket(default_run: ProgramRun) -> None:
+    """Vision fetches one named object; legacyObjectReader is storage.objects.get alone
+    (objectViewer would add storage.objects.list: every upload's name)."""
+    [grant] = [
+        item
+        for item in iam_resources(default_run)
+        if item.inputs["member"] == RUNTIME and item.type.startswith("gcp:storage/")
+    ]
+    assert grant.inputs["bucket"] == IMAGES
+    assert grant.inputs["role"] == "roles/storage.legacyObjectReader"
+    assert "condition" not in grant.inputs
 
 
 def test_no_primitive_roles_or_public_members(default_run: ProgramRun) -> None:

@@ -149,6 +149,9 @@ def test_missing_project_names_gcp_project(project: str | None) -> None:
             r"must differ",
         ),
         ({"maxLabel": "3"}, r"unknown config keys \['maxLabel'\]"),
+        # Below the dead-letter retention plus a day, a redriven message finds no image.
+        ({"imagesRetentionDays": "7"}, r"ai-service:imagesRetentionDays must be an integer from 8"),
+        ({"imagesRetentionDays": "0"}, r"ai-service:imagesRetentionDays must be an integer from 8"),
         (
             {"metricPropagationSeconds": "901"},
             r"ai-service:metricPropagationSeconds must be an integer from 0",
@@ -295,6 +298,12 @@ def test_stack_label_is_a_valid_label_value() -> None:
 def test_the_program_fails_with_the_validation_message() -> None:
     with pytest.raises(pulumi.RunError, match=r"ai-service:minScore must be a number from 0 to 1"):
         run_program({"minScore": "2"})
+
+
+def test_the_program_refuses_secret_config_because_previews_can_decrypt_it() -> None:
+    """Issue 17 finding 5: a pull request's preview runs its own code and can open the stack."""
+    with pytest.raises(pulumi.RunError, match=r"ai-service:alertEmails set as secret"):
+        run_program({"alertEmails": "oncall@example.com"}, secret=["ai-service:alertEmails"])
 
 
 def test_the_program_requires_gcp_project() -> None:
