@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeImage, FakeVision
 from labeling.config import Feature, Settings
 from labeling.errors import ConfigError
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeImage, FakeVision
 from tests.function.conftest import TOPIC_PATH, Deliver, only_result, uri
 
 BASE = {"PROJECT_ID": "test-project", "TOPIC_ID": "ai-service-image-labeled", "BUCKET_NAME": "imgs"}

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.fakes.grpc_server import Faults
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeVision
+from ops.function_server import FunctionServer
 from tests.fakes.environment import function_environment
-from tests.fakes.function_server import FunctionServer
-from tests.fakes.grpc_server import Faults
-from tests.fakes.pubsub import FakePubSub
 from tests.fakes.redelivery import ACK_STATUSES, Redeliverer, RedeliveryReport
-from tests.fakes.vision import FakeVision
 from tests.function.conftest import TOPIC_PATH, log_lines
 from tests.reliability.conftest import Event
 from tests.reliability.workload import check_terminal_results, events, make_cases, register_images
