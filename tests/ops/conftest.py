@@ -30,6 +30,7 @@ from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
 from ops.function_server import FUNCTION_SOURCE
 from ops.processes import free_port
 from tests.fakes.environment import FUNCTION_ENV_NAMES, function_environment
+from tests.fakes.redelivery import ACK_STATUSES
 
 PROJECT = "smoke-project"
 BUCKET = "smoke-images"
@@ -158,7 +159,7 @@ class Delivery:
             reply = self.function.post("/", json=push_body(data, message.message_id))
             statuses.append(reply.status_code)
         self.delivered.append(path)
-        if all(200 <= status < 300 for status in statuses):
+        if all(status in ACK_STATUSES for status in statuses):
             self.subscriber.acknowledge(
                 request={"subscription": PUSH_SUBSCRIPTION, "ack_ids": [ack_id]}
             )

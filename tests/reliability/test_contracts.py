@@ -1,5 +1,5 @@
 """The JSON Schemas in contracts/ are valid, strict enough to mean something, what the function really
-publishes, and what the README's contract section says."""
+publishes, and what the documented contract (README.md or docs/) says."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 from google.cloud import vision_v1
 from google.pubsub_v1 import types as pubsub_types
 
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeImage
 from tests.fakes.contracts import (
     IMAGE_LABELED,
     NEW_IMAGE,
@@ -22,12 +24,11 @@ from tests.fakes.contracts import (
     schema,
     validator,
 )
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeImage
 from tests.function.conftest import TOPIC_PATH, uri
 from tests.reliability.conftest import event, running_stack
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_SECTION = re.compile(r"<!-- section:contract -->(.*?)<!-- /section:contract -->", re.S)
 
 LABELED: dict[str, Any] = {
     "schema_version": "1.0",
@@ -64,10 +65,13 @@ FAILED: dict[str, Any] = {
 
 
 def contract_section() -> str:
-    text = README.read_text("utf-8")
-    found = re.search(r"<!-- section:contract -->(.*?)<!-- /section:contract -->", text, re.S)
-    assert found, "README.md has no contract section"
-    return found.group(1)
+    """The documented contract, between its section markers, wherever the docs keep it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+    sections = [
+        found for page in pages for found in CONTRACT_SECTION.findall(page.read_text("utf-8"))
+    ]
+    assert len(sections) == 1, "one <!-- section:contract --> in README.md or docs/"
+    return str(sections[0])
 
 
 def property_names(node: object) -> set[str]:
@@ -96,22 +100,22 @@ def test_each_contract_is_a_valid_draft_2020_12_schema(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [NEW_IMAGE, IMAGE_LABELED])
-def test_every_property_of_the_schemas_is_documented_in_the_readme_contract(name: str) -> None:
+def test_every_property_of_the_schemas_is_documented_in_the_contract(name: str) -> None:
     section = contract_section()
     missing = [
         prop
         for prop in sorted(property_names(schema(name)))
         if not re.search(rf"[`\"]{re.escape(prop)}[`\":]", section)
     ]
-    assert missing == [], f"README contract section does not mention {missing}"
+    assert missing == [], f"the documented contract does not mention {missing}"
 
 
-def test_every_error_code_of_the_result_schema_is_documented_in_the_readme_contract() -> None:
+def test_every_error_code_of_the_result_schema_is_documented_in_the_contract() -> None:
     section = contract_section()
     assert [code for code in error_codes() if f"`{code}`" not in section] == []
 
 
-def test_the_readme_contract_examples_validate_against_the_schemas() -> None:
+def test_the_documented_contract_examples_validate_against_the_schemas() -> None:
     blocks = [
         json.loads(block) for block in re.findall(r"```json\n(.*?)```", contract_section(), re.S)
     ]
