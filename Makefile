@@ -60,9 +60,13 @@ emulator-check: $(VENV)/.installed
 	@[ "$(SKIP_EMULATOR_TESTS)" = 1 ] || $(BIN)/python -m ops.emulators check || { \
 		echo "(or run make test SKIP_EMULATOR_TESTS=1 to skip the emulator tests on purpose)" >&2; exit 2; }
 
+# Two workers (pytest-xdist), a test file each at a time: the suite mostly waits (on emulators, servers
+# and timeouts), so two halve it even on 2 cores; each worker starts its own Pub/Sub emulator.
+PYTEST_FLAGS ?= -n 2 --dist loadfile
+
 ## unit: pytest only, e.g. make unit SKIP_EMULATOR_TESTS=1 to skip the Pub/Sub emulator tests
 unit: $(VENV)/.installed emulator-check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 ## policy-test: the policy pack's own tests (policy/.venv)
 policy-test: $(POLICY_VENV)/.installed $(VENV)/.installed

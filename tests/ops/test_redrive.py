@@ -87,7 +87,7 @@ class Stack:
 
 
 def drain(
-    subscriber: SubscriberClient, subscription: str, quiet: float = 2.0
+    subscriber: SubscriberClient, subscription: str, quiet: float = 1.0
 ) -> list[pubsub_types.PubsubMessage]:
     """Every message the subscription delivers until none came for `quiet` seconds (acknowledged)."""
     messages: list[pubsub_types.PubsubMessage] = []
@@ -183,7 +183,12 @@ def test_real_dead_letters_are_republished_intact_and_processed_after_the_outage
     )
     data = json.dumps(SENT).encode()
     stack.publisher.publish(stack.new_image_topic, data, **SENT_ATTRIBUTES).result(timeout=30)
-    assert image_ids(drain(stack.subscriber, stack.probe_subscription, quiet=1.0)) == [SENT["id"]]
+    assert image_ids(
+        drain(
+            stack.subscriber,
+            stack.probe_subscription,
+        )
+    ) == [SENT["id"]]
     pushes = endpoint.wait_for(data, MAX_DELIVERY_ATTEMPTS, timeout=60)
     assert len(pushes) == MAX_DELIVERY_ATTEMPTS, f"pushed {len(pushes)} times"
 
@@ -207,7 +212,13 @@ def test_real_dead_letters_are_republished_intact_and_processed_after_the_outage
     [after] = endpoint.wait_for(data, MAX_DELIVERY_ATTEMPTS + 1, timeout=30)[MAX_DELIVERY_ATTEMPTS:]
     assert after.status == 200
     assert after.json()["message"].get("attributes") == SENT_ATTRIBUTES
-    assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5) == []
+    assert (
+        drain(
+            stack.subscriber,
+            stack.dead_letter_subscription,
+        )
+        == []
+    )
 
 
 # -- integrity, dry run, limit, older-than ------------------------------------------------------
@@ -257,7 +268,13 @@ def test_dry_run_lists_what_would_move_and_acknowledges_nothing(stack: Stack) ->
         assert (image_id, path, deliveries) == (str(index), f"uploads/{index}.jpg", "5")
         assert re.fullmatch(r"\d+s", age), row
     assert "would move 3 of 3" in output
-    assert drain(stack.subscriber, stack.probe_subscription, quiet=1.0) == []
+    assert (
+        drain(
+            stack.subscriber,
+            stack.probe_subscription,
+        )
+        == []
+    )
     # Released at once (ack deadline 0), not acknowledged: a real run right away moves all three.
     exit_code, output = stack.run()
     assert exit_code == redrive.PASS, output
@@ -451,7 +468,12 @@ def test_killed_mid_run_then_rerun_loses_nothing(stack: Stack) -> None:
     assert process.returncode == -signal.SIGKILL
     assert 10 <= moved_when_killed < total
 
-    first = image_ids(drain(stack.subscriber, stack.probe_subscription, quiet=1.0))
+    first = image_ids(
+        drain(
+            stack.subscriber,
+            stack.probe_subscription,
+        )
+    )
     assert moved_when_killed <= len(first) < total
 
     # The killed run's leases lapse within --lease-seconds (10 s); then a rerun takes the rest.
@@ -468,7 +490,13 @@ def test_killed_mid_run_then_rerun_loses_nothing(stack: Stack) -> None:
     assert rerun.returncode == redrive.PASS, rerun.stdout + rerun.stderr
     second = image_ids(drain(stack.subscriber, stack.probe_subscription))
     assert set(first) | set(second) == set(range(total))  # at least once each
-    assert drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.5) == []
+    assert (
+        drain(
+            stack.subscriber,
+            stack.dead_letter_subscription,
+        )
+        == []
+    )
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
@@ -516,11 +544,17 @@ def test_held_messages_keep_their_lease_past_the_ack_deadline_and_are_released_a
     # Compete for them until 25 s in: well past the 10 s ack deadline (the emulator expires leases
     # lazily, a few seconds late), before the run's 30 s idle end.
     while time.monotonic() - started < 25:
-        taken_while_running += drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.0)
+        taken_while_running += drain(
+            stack.subscriber,
+            stack.dead_letter_subscription,
+        )
     runner.join()
     [(exit_code, output)] = result
     assert exit_code == redrive.PASS, output
     assert "3 younger than --older-than" in output, output
     assert taken_while_running == []  # the leases were extended
-    released = drain(stack.subscriber, stack.dead_letter_subscription, quiet=1.0)
+    released = drain(
+        stack.subscriber,
+        stack.dead_letter_subscription,
+    )
     assert sorted(image_ids(released)) == [0, 1, 2]
