@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from google.api_core import exceptions as api_exceptions
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 # The stack's settings and topology are pure (no Pulumi imports): the local run reads the very
 # declaration the stack does.
@@ -155,7 +156,11 @@ def subscription_request(
 
 
 def provision(
-    publisher: Any, subscriber: Any, project: str, declared: Topology, push_endpoint: str
+    publisher: PublisherClient,
+    subscriber: SubscriberClient,
+    project: str,
+    declared: Topology,
+    push_endpoint: str,
 ) -> None:
     """Create every declared topic, then every subscription (dead-letter topics exist by then)."""
     for topic in declared.topics:
