@@ -169,9 +169,13 @@ chromium:
 	fi
 	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) is still missing after apt-get install chromium" >&2; exit 1; }
 
+# Two workers (pytest-xdist), a test file each at a time: the suite mostly waits (on emulators, servers
+# and timeouts), so two halve it even on 2 cores; each worker starts its own Pub/Sub emulator.
+PYTEST_FLAGS ?= -n 2 --dist loadfile
+
 ## unit: pytest only, e.g. make unit SKIP_EMULATOR_TESTS=1 to skip the Pub/Sub emulator tests
 unit: $(VENV)/.installed emulator-check chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 ## policy-test: both policy packs' own tests (policy/.venv; the User-Service's user_service/policy/.venv)
 policy-test: $(POLICY_VENV)/.installed $(USER_SERVICE_POLICY_VENV)/.installed $(VENV)/.installed
@@ -281,12 +285,15 @@ SECRETS_PROVIDER ?= passphrase
 STACK_SECRETS_PROVIDER = $(shell sed -n 's/^secretsprovider: *//p' "Pulumi.$(STACK).yaml" 2>/dev/null)
 NEEDS_PASSPHRASE = $(if $(filter passphrase,$(SECRETS_PROVIDER)),$(if $(STACK_SECRETS_PROVIDER),,passphrase))
 
-# $(call prerequisites,WHAT...): checks all of WHAT (pulumi, passphrase, gcloud, project) and
-# names everything missing in one message, instead of stopping at the first.
+# $(call prerequisites,WHAT...): checks all of WHAT (pulumi, passphrase, adc, gcloud, project) and
+# names everything missing in one message, instead of stopping at the first. Application-default
+# credentials (adc) are what the Pulumi Google provider uses: GOOGLE_APPLICATION_CREDENTIALS when set,
+# else gcloud's well-known file, else whatever gcloud itself finds (a metadata server).
 define prerequisites
 missing=(); \
 $(if $(filter pulumi,$(1)),command -v "$(PULUMI)" >/dev/null 2>&1 || missing+=("the Pulumi CLI ($(PULUMI)), 3.145 or newer: https://www.pulumi.com/docs/install/");) \
 $(if $(filter passphrase,$(1)),[ -n "$${PULUMI_CONFIG_PASSPHRASE+set}" ] || [ -r "$${PULUMI_CONFIG_PASSPHRASE_FILE:-/nonexistent}" ] || missing+=("the stack passphrase: export PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file");) \
+$(if $(filter adc,$(1)),if [ -n "$${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then [ -r "$$GOOGLE_APPLICATION_CREDENTIALS" ]; else [ -r "$${CLOUDSDK_CONFIG:-$${HOME:-}/.config/gcloud}/application_default_credentials.json" ] || "$(GCLOUD)" auth application-default print-access-token >/dev/null 2>&1; fi || missing+=("application-default credentials: gcloud auth application-default login (or GOOGLE_APPLICATION_CREDENTIALS naming a readable credentials file)");) \
 $(if $(filter gcloud,$(1)),command -v "$(GCLOUD)" >/dev/null 2>&1 || missing+=("the gcloud CLI ($(GCLOUD)): https://cloud.google.com/sdk/docs/install");) \
 $(if $(filter project,$(1)),[ -n "$(PROJECT)" ] || missing+=("the project: PROJECT=<project-id>");) \
 if [ "$${#missing[@]}" -gt 0 ]; then \
@@ -295,16 +302,20 @@ endef
 
 .PHONY: bootstrap deploy preview destroy pulumi-stack pulumi-prerequisites
 
-## bootstrap: enable the two APIs every other API enablement needs, once per project:
-##   make bootstrap PROJECT=my-project (enabling a service reads the project back through Cloud
-##   Resource Manager, so with that API off every gcp.projects.Service fails: TPG #6101, #11435)
+# Enabling a service reads the project back through Cloud Resource Manager, so with that API off
+# every gcp.projects.Service fails (TPG #6101, #11435): these two go first, by hand.
+## bootstrap: enable the two APIs every other API needs, once per project: make bootstrap PROJECT=my-project
 bootstrap:
 	@$(call prerequisites,gcloud project)
 	$(GCLOUD) services enable serviceusage.googleapis.com cloudresourcemanager.googleapis.com \
 		--project "$(PROJECT)"
 
+# What every Pulumi command needs; the ones that call Google Cloud need its credentials too (a
+# target-specific value, so deploy and preview pass it on to pulumi-stack and this target).
+PULUMI_PREREQUISITES = pulumi $(NEEDS_PASSPHRASE)
+deploy preview destroy: PULUMI_PREREQUISITES += adc
 pulumi-prerequisites:
-	@$(call prerequisites,pulumi $(NEEDS_PASSPHRASE))
+	@$(call prerequisites,$(PULUMI_PREREQUISITES))
 	@if [[ "$(BACKEND)" == file://* ]]; then mkdir -p "$(patsubst file://%,%,$(BACKEND))"; fi
 
 ## pulumi-stack: select STACK, creating it (SECRETS_PROVIDER, default passphrase) on first use; set PROJECT/REGION if given
@@ -350,12 +361,8 @@ SMOKE_FLAGS ?=
 ## smoke: label the sample images (or IMAGES="a.jpg b.png") through STACK and check every result
 smoke: pulumi-prerequisites $(VENV)/.installed
 	@outputs="$$($(PULUMI_RUN) stack output --json --stack "$(STACK)")"; \
-	output() { $(BIN)/python -c 'import json, sys; o = json.loads(sys.argv[1]); n = sys.argv[2]; print(o[n]) if o.get(n) else sys.exit(f"error: stack $(STACK) has no output {n}: run make deploy first")' "$$outputs" "$$1"; }; \
-	project="$$(output project)"; bucket="$$(output imagesBucket)"; \
-	topic="$$(output newImageTopic)"; subscription="$$(output userServiceSubscription)"; \
 	set -x; \
-	$(BIN)/python -m ops.smoke --project "$$project" --bucket "$$bucket" --topic "$$topic" \
-		--subscription "$$subscription" --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES)
+	$(BIN)/python -m ops.smoke --outputs-json - --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES) <<< "$$outputs"
 
 # ---- Dead-letter redrive (see README "Reliability") ----------------------------------------------
 REDRIVE_FLAGS ?=

@@ -8,9 +8,9 @@ from just before `publish()` to the subscriber's callback.
 
 Two references share the emulator, the subscriber, the clients and the machine load in the same run, in
 alternating blocks:
-- the **floor**: the same path with `bench/floor_function/` behind its own push subscription, a function
-  that makes the same two RPCs (Vision at the same latency, then a real-sized Publish) and nothing
-  else. The ratio function / floor is what our code adds to the path.
+- the **floor**: the same path with the floor function (`bench/floor.py`) behind its own push
+  subscription, a function that makes the same two RPCs (Vision at the same latency, then a
+  real-sized Publish) and nothing else. The ratio function / floor is what our code adds to the path.
 - the emulator's own **round trip**: publish, then streaming pull of the same topic, no push, no
   function. Twice that plus Vision's latency is the least any push-based design could take here.
 
@@ -20,11 +20,10 @@ One message is in flight at a time: this is latency, not throughput (that is the
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient, subscriber
@@ -34,7 +33,7 @@ from bench.floor import SOURCE_ATTRIBUTE
 from bench.processes import FLOOR_FUNCTION_SOURCE, ServerProcess
 from bench.scenarios import summary
 from infra.settings import NEW_IMAGE_TOPIC  # infra/settings.py: the cross-team topic name
-from ops.emulators import PubSubEmulator
+from ops.emulators import PubSubEmulator, emulator_environment
 
 FLOOR_TOPIC = "bench-floor-new-image"
 ROUND_TRIP_TOPIC = "bench-round-trip"
@@ -83,20 +82,6 @@ class Receipts:
             return self._arrived[key]
 
 
-@contextmanager
-def emulator_environment(host: str) -> Iterator[None]:
-    """PUBSUB_EMULATOR_HOST while clients are built (the clients read it then, and only then)."""
-    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["PUBSUB_EMULATOR_HOST"]
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = previous
-
-
 def measure(
     environment: dict[str, str],
     *,
@@ -119,7 +104,7 @@ def measure(
                 {**env, "BENCH_FLOOR_URI": uri}, target="floor", source=FLOOR_FUNCTION_SOURCE
             )
         )
-        with emulator_environment(emulator.host):
+        with emulator_environment(pubsub=emulator.host):
             # One message per publish, sent at once (as labeling/publisher.py): the default batch
             # waits 10 ms for company.
             batch = pubsub_types.BatchSettings(max_messages=1, max_latency=float("inf"))

@@ -1,102 +1,80 @@
-"""The floor: the function's two RPCs made directly, with the function's own clients, and nothing else.
+"""The floor function: what every figure of `make bench` is judged against.
 
-Per event it does exactly what the function cannot avoid: BatchAnnotateImages for one gs:// URI (same
-request, retry and timeout as labeling.vision), then Publish of one result message of the real size
-through labeling.publisher's ResultPublisher, waiting for its id. No CloudEvent, no parsing, no verdict, no
-logging. Two ways to run it:
+It runs behind the same functions-framework server as the function (`functions-framework --source
+bench/floor.py --target floor`, the same environment and THREADS), imports the same client libraries
+and builds the same clients through the function's own factories (labeling.clients), and per event
+makes exactly the function's two RPCs: BatchAnnotateImages for one gs:// URI (same request, retry and
+timeout as labeling.vision), then Publish of one result message of the real size through
+labeling.publisher's ResultPublisher, waiting for its id. Nothing else: no parsing of the message,
+no verdict, no log line; the result is encoded once, from the first event's Vision answer.
 
-- `python -m bench.floor`, its own process like the function's server (so neither shares a GIL with the
-  wire fakes), with **no HTTP**. Protocol, so the benchmark can interleave floor and function blocks
-  under the same machine load: each line on stdin is a number of events; the answer is one JSON line
-  `{"latencies": [seconds, ...]}`.
-- `bench/floor_function/main.py`, the same event behind functions-framework (`FloorEvent` below), for
-  the measurements that must include the server: concurrency and publish-to-result.
-
-Both read the deployed environment (with the emulator hosts) from os.environ.
+The result carries the event's id (the Pub/Sub message id) in a `source_message_id` attribute, so a
+subscriber can match it to what it published. BENCH_FLOOR_URI names the image to ask Vision about.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
-import time
 from collections.abc import Mapping
 
-from google.cloud import vision_v1
+import functions_framework
+from cloudevents.http import CloudEvent
 
 from labeling import result as results
-from labeling.clients import build_publisher, build_vision_client
+from labeling.clients import Lazy, build_publisher, build_vision_client
 from labeling.config import Settings
 from labeling.publisher import ResultPublisher
 from labeling.verdict import decide
 from labeling.vision import build_request, read_response, vision_retry
 
-SOURCE_ATTRIBUTE = "source_message_id"  # what the floor function adds, so a result can be matched
+SOURCE_ATTRIBUTE = "source_message_id"
 
 
 class FloorEvent:
-    """One event's two RPCs; the first call to Vision happens here, to encode one real result."""
+    """One event's two RPCs, with the clients built as the function builds its own."""
 
     def __init__(self, environment: Mapping[str, str], uri: str) -> None:
         settings = Settings.from_env(environment)
         self._settings = settings
+        self._uri = uri
         self._vision = build_vision_client(settings)
         self._publisher = ResultPublisher(
             build_publisher(settings), settings.topic_path, settings.publish_timeout_seconds
         )
         self._request = build_request(uri, settings)
         self._retry = vision_retry(settings.vision_timeout_seconds)
-        first = self._annotate()
-        annotation = read_response(first.responses[0], settings.max_labels)
-        result = results.labeled_result(
-            image_id=1,
-            path=uri,
-            uri=uri,
-            annotation=annotation,
-            match=decide(annotation, settings.target_labels, settings.min_score, False),
-            source_message_id="1",
-            processed_at=results.now_rfc3339(),
-        )
-        # One real result message, encoded once: the floor publishes the bytes the function would.
-        self._data, self._attributes = results.encode(result)
+        self._encoded: tuple[bytes, dict[str, str]] | None = None
 
-    def _annotate(self) -> vision_v1.BatchAnnotateImagesResponse:
+    def __call__(self, source_message_id: str) -> None:
         response = self._vision.batch_annotate_images(
             requests=[self._request],
             retry=self._retry,
             timeout=self._settings.vision_timeout_seconds,
         )
-        assert len(response.responses) == 1
-        return response
-
-    def __call__(self, source_message_id: str | None = None) -> None:
-        self._annotate()
-        attributes = self._attributes
-        if source_message_id is not None:
-            attributes = {**attributes, SOURCE_ATTRIBUTE: source_message_id}
-        self._publisher.publish(self._data, attributes)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.floor")
-    parser.add_argument("--uri", required=True)
-    parser.add_argument("--warmup", type=int, default=10)
-    args = parser.parse_args()
-
-    one_event = FloorEvent(os.environ, args.uri)
-    for _ in range(args.warmup):
-        one_event()
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        latencies = []
-        for _ in range(int(line)):
-            before = time.perf_counter()
-            one_event()
-            latencies.append(time.perf_counter() - before)
-        print(json.dumps({"latencies": latencies}), flush=True)
+        if self._encoded is None:
+            # One real result, encoded once: the floor publishes the bytes the function would.
+            annotation = read_response(response.responses[0], self._settings.max_labels)
+            match = decide(
+                annotation, self._settings.target_labels, self._settings.min_score, False
+            )
+            self._encoded = results.encode(
+                results.labeled_result(
+                    image_id=1,
+                    path=self._uri,
+                    uri=self._uri,
+                    annotation=annotation,
+                    match=match,
+                    source_message_id="1",
+                    processed_at=results.now_rfc3339(),
+                )
+            )
+        data, attributes = self._encoded
+        self._publisher.publish(data, {**attributes, SOURCE_ATTRIBUTE: source_message_id})
 
 
-if __name__ == "__main__":
-    main()
+_event = Lazy(lambda: FloorEvent(os.environ, os.environ["BENCH_FLOOR_URI"]))
+
+
+@functions_framework.cloud_event
+def floor(cloud_event: CloudEvent) -> None:
+    _event.get()(str(cloud_event["id"]))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tests.fakes.events import push_body
+from bench.fakes.events import push_body
 
 HEADERS = {"Content-Type": "application/json"}
 

@@ -4,7 +4,7 @@
 
 `threads` callers run the function's own `VisionLabeler` (the real Vision client with the function's
 in-call retry and timeout) back to back against the in-process Vision fake, which enforces a quota
-with the same token bucket the simulator uses (tests/fakes/vision.py RateLimit). The same setup is
+with the same token bucket the simulator uses (bench/fakes/vision.py RateLimit). The same setup is
 then simulated (flow "fixed": `threads` requests always outstanding, no push backoff) and the two
 are set side by side: calls that succeeded, calls that failed after the in-call retry (the function
 would answer 500), and Vision requests per call.
@@ -19,12 +19,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.fakes.vision import FakeImage, FakeVision, RateLimit
 from bench.overload import Outcome, Scenario, simulate
 from labeling.clients import build_vision_client
 from labeling.config import Settings
 from labeling.errors import TransientError
 from labeling.vision import VisionLabeler
-from tests.fakes.vision import FakeImage, FakeVision, RateLimit
 
 URI = "gs://overload-check/bicycle.jpg"
 

@@ -7,28 +7,13 @@ gthread worker that serves every request (WORKERS=1, THREADS threads). Both proc
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fakes.environment import FUNCTION_ENV_NAMES
-from tests.fakes.function_server import FUNCTION_SOURCE, FunctionServer
+from ops.function_server import FunctionServer
 
-HELLO_WORLD_SOURCE = Path(__file__).resolve().parent / "hello_world" / "main.py"
-# The function's two RPCs behind the same server, and nothing else (bench/floor.py).
-FLOOR_FUNCTION_SOURCE = Path(__file__).resolve().parent / "floor_function" / "main.py"
-# Variables the function or the server read: the benchmark sets them explicitly, or leaves them unset
-# (THREADS unset is functions-framework's default server configuration).
-CONTROLLED = frozenset(
-    {
-        *FUNCTION_ENV_NAMES,
-        "THREADS",
-        "WORKERS",
-        "CLOUD_RUN_TIMEOUT_SECONDS",
-        "GOOGLE_APPLICATION_CREDENTIALS",
-        "PYTHONDONTWRITEBYTECODE",
-    }
-)
+# The floor function: the function's two RPCs behind the same server, and nothing else.
+FLOOR_FUNCTION_SOURCE = Path(__file__).resolve().parent / "floor.py"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -46,40 +31,24 @@ class Memory:
 
 
 class ServerProcess(FunctionServer):
-    """A FunctionServer that inherits nothing in CONTROLLED, plus what /proc says about it."""
+    """A FunctionServer, plus what /proc says about it."""
 
-    def __init__(
-        self, env: Mapping[str, str], target: str = "label_image", source: Path = FUNCTION_SOURCE
-    ) -> None:
-        super().__init__(env, target, source, inherited=inherited_environment())
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
+    def _pid(self) -> int:
+        assert self.process is not None, "launch() first"
         return self.process.pid
 
     def workers(self) -> list[int]:
-        return children(self.pid)
+        return children(self._pid())
 
     def peak_memory(self) -> Memory:
         return Memory(
-            server=status_bytes(self.pid, "VmHWM"),
+            server=status_bytes(self._pid(), "VmHWM"),
             workers=sum(status_bytes(pid, "VmHWM") for pid in self.workers()),
         )
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server and its live workers so far."""
-        return sum(cpu_seconds(pid) for pid in (self.pid, *self.workers()))
-
-
-def inherited_environment() -> dict[str, str]:
-    """This process's environment without anything the function or server reads."""
-    return {name: value for name, value in os.environ.items() if name not in CONTROLLED}
-
-
-def process_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without anything the function or server reads, plus `env`."""
-    return {**inherited_environment(), **env, "PYTHONUNBUFFERED": "1"}
+        return sum(cpu_seconds(pid) for pid in (self._pid(), *self.workers()))
 
 
 def children(pid: int) -> list[int]:

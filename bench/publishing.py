@@ -34,11 +34,12 @@ from google.api_core import retry as api_retry
 from google.cloud import pubsub_v1
 
 from bench import http_load, scenarios
-from bench.processes import ServerProcess, process_environment
+from bench.fakes.pubsub import FakePubSub
+from bench.processes import ServerProcess
 from labeling.clients import build_publisher
 from labeling.config import Settings
 from labeling.publisher import RETRYABLE, ResultPublisher
-from tests.fakes.pubsub import FakePubSub
+from ops.function_server import function_process_environment
 
 TOPIC_PATH = "projects/bench-project/topics/bench-results"
 DATA = json.dumps(
@@ -176,7 +177,7 @@ def paths(env: Mapping[str, str], events: int, rounds: int) -> dict[str, Any]:
             "--rounds",
             str(rounds),
         ],
-        env=process_environment(env),
+        env=function_process_environment(env),
         capture_output=True,
         text=True,
         check=True,

@@ -5,11 +5,8 @@ Every block takes an optional `progress(done, total)` callback (bench/progress.p
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -21,14 +18,9 @@ from google.pubsub_v1 import types as pubsub_types
 
 from bench import http_load
 from bench.deployed import Deployment
-from bench.processes import (
-    FLOOR_FUNCTION_SOURCE,
-    HELLO_WORLD_SOURCE,
-    ServerProcess,
-    process_environment,
-)
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeVision
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeVision
+from bench.processes import FLOOR_FUNCTION_SOURCE, ServerProcess
 
 IMAGE_PATH = "bench/bicycle.jpg"
 Metrics = dict[str, Any]
@@ -136,91 +128,49 @@ def _checked(run: http_load.Run, what: str) -> http_load.Run:
 # -- 1. Overhead ---------------------------------------------------------------------------------
 
 
-class Floor:
-    """A running `python -m bench.floor` process (see its docstring)."""
-
-    def __init__(self, env: Mapping[str, str], uri: str, warmup: int) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.floor", "--uri", uri, "--warmup", str(warmup)],
-            env=process_environment(env),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self._answer()
-
-    def _answer(self) -> dict[str, Any]:
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"bench.floor exited with {self._process.wait()}")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def run(self, events: int) -> list[float]:
-        assert self._process.stdin is not None
-        self._process.stdin.write(f"{events}\n")
-        self._process.stdin.flush()
-        latencies: list[float] = self._answer()["latencies"]
-        return latencies
-
-    def close(self) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        self._process.wait(timeout=30)
+def floor_server(bench: Bench, env: Mapping[str, str]) -> ServerProcess:
+    """The floor function (bench/floor.py) behind the same server, with the same environment."""
+    return ServerProcess(
+        {**env, "BENCH_FLOOR_URI": bench.uri}, target="floor", source=FLOOR_FUNCTION_SOURCE
+    )
 
 
 def overhead(
     bench: Bench, events: int, warmup: int, block: int = 100, progress: Advance = _no_progress
 ) -> Metrics:
-    """Sequential deliveries, Vision answering at once: the function vs its two RPCs alone.
-
-    The function, the hello-world and the floor run in alternating blocks of `block` events, so a
-    burst of load from elsewhere on the machine hits all three alike.
-    """
+    """Sequential deliveries over one keep-alive connection, Vision answering at once: the function
+    against the floor function behind the same server, in alternating blocks of `block` events, so a
+    burst of load from elsewhere on the machine hits both alike."""
     bench.vision.faults.latency_seconds = 0.0
     env = bench.environment()
-    function_server = ServerProcess(env).start()
-    hello_server = ServerProcess(env, target="hello", source=HELLO_WORLD_SOURCE).start()
-    floor = Floor(env, bench.uri, warmup)
-    function: list[float] = []
-    hello: list[float] = []
-    floored: list[float] = []
+    latencies: dict[str, list[float]] = {"function": [], "floor": []}
     reconnects = 0
-    try:
-        to_function = http_load.Delivery(function_server.host, function_server.port)
-        to_hello = http_load.Delivery(hello_server.host, hello_server.port)
+    with ExitStack() as stack:
+        servers = {
+            "function": stack.enter_context(ServerProcess(env)),
+            "floor": stack.enter_context(floor_server(bench, env)),
+        }
+        deliveries = {name: http_load.Delivery(s.host, s.port) for name, s in servers.items()}
         before = bench.published()
         bodies = http_load.push_bodies(warmup + events, IMAGE_PATH)
-        _checked(http_load.sequential(to_function, bodies[:warmup]), "function warm-up")
-        _checked(http_load.sequential(to_hello, bodies[:warmup]), "hello-world warm-up")
+        for name, delivery in deliveries.items():
+            _checked(http_load.sequential(delivery, bodies[:warmup]), f"{name} warm-up")
         for start in range(warmup, warmup + events, block):
             chunk = bodies[start : start + block]
-            run = _checked(http_load.sequential(to_function, chunk), "function")
-            function.extend(run.latencies)
-            reconnects += run.reconnects
-            hello.extend(_checked(http_load.sequential(to_hello, chunk), "hello-world").latencies)
-            floored.extend(floor.run(len(chunk)))
+            for name, delivery in deliveries.items():
+                run = _checked(http_load.sequential(delivery, chunk), name)
+                latencies[name].extend(run.latencies)
+                reconnects += run.reconnects
             progress(start - warmup + len(chunk), events)
-        _expect_published(bench, before + warmup + events)
-        to_function.close()
-        to_hello.close()
-    finally:
-        floor.close()
-        function_server.stop()
-        hello_server.stop()
-    result = {
-        "function": summary(function),
-        "floor": summary(floored),
-        "hello_world_http": summary(hello),
-    }
+        _expect_published(bench, before + 2 * (warmup + events))
+        for delivery in deliveries.values():
+            delivery.close()
+    function, floor = summary(latencies["function"]), summary(latencies["floor"])
     return {
-        **result,
-        "ratio_median": result["function"]["median_ms"] / result["floor"]["median_ms"],
-        "ratio_p99": result["function"]["p99_ms"] / result["floor"]["p99_ms"],
-        # What the function adds beyond its RPCs and a bare functions-framework HTTP round trip.
-        "ratio_median_vs_floor_plus_http": result["function"]["median_ms"]
-        / (result["floor"]["median_ms"] + result["hello_world_http"]["median_ms"]),
+        "function": function,
+        "floor": floor,
+        "ratio_median": function["median_ms"] / floor["median_ms"],
+        "ratio_p99": function["p99_ms"] / floor["p99_ms"],
         "reconnects": reconnects,
     }
 
@@ -240,7 +190,7 @@ def concurrency(
 ) -> Metrics:
     """`clients` deliveries in flight at once, Vision answering after `vision_latency` seconds.
 
-    With `with_floor`, the floor function (bench/floor_function/: the same server and THREADS, the
+    With `with_floor`, the floor function (bench/floor.py: the same server and THREADS, the
     function's two RPCs and nothing else) takes turns with the function in blocks of 10 waves of
     `clients` deliveries, so load from elsewhere on the machine hits both alike: the ratio function /
     floor is what our code costs in throughput on this machine, now. The ideal (clients / latency)
@@ -253,13 +203,7 @@ def concurrency(
         server = stack.enter_context(ServerProcess(env))
         floor = None
         if with_floor:
-            floor = stack.enter_context(
-                ServerProcess(
-                    {**env, "BENCH_FLOOR_URI": bench.uri},
-                    target="floor",
-                    source=FLOOR_FUNCTION_SOURCE,
-                )
-            )
+            floor = stack.enter_context(floor_server(bench, env))
         servers = [server] if floor is None else [server, floor]
         before = bench.published()
         # One delivery per client first: clients are built and the worker's threads are started.
@@ -317,40 +261,29 @@ def concurrency(
 
 
 def cold_start(bench: Bench, repetitions: int, progress: Advance = _no_progress) -> Metrics:
-    """Popen to first published result (function) vs Popen to first 200 (hello-world), alternating.
+    """Popen to the first published result, the function against the floor function, alternating.
 
     One event is sent as soon as the port accepts a connection. A first, unmeasured start of each
     warms the OS page cache and writes the .pyc files, as a deployed image already has them.
     """
     bench.vision.faults.latency_seconds = 0.0
     env = bench.environment()
-    function: list[dict[str, float]] = []
-    hello: list[dict[str, float]] = []
+    measured: dict[str, list[dict[str, float]]] = {"function": [], "floor": []}
     for repetition in range(repetitions + 1):
-        measured_function = _one_cold_start(bench, env, function_server=True)
-        measured_hello = _one_cold_start(bench, env, function_server=False)
-        if repetition:
-            function.append(measured_function)
-            hello.append(measured_hello)
+        for name, server in (("function", ServerProcess(env)), ("floor", floor_server(bench, env))):
+            timing = _one_cold_start(bench, server)
+            if repetition:
+                measured[name].append(timing)
         progress(repetition + 1, repetitions + 1)
-    result = {
-        "repetitions": repetitions,
-        "function_to_publish_ms": statistics.median(m["done_ms"] for m in function),
-        "function_port_accepts_ms": statistics.median(m["accept_ms"] for m in function),
-        "hello_world_to_200_ms": statistics.median(m["done_ms"] for m in hello),
-        "hello_world_port_accepts_ms": statistics.median(m["accept_ms"] for m in hello),
-    }
-    result["ratio"] = result["function_to_publish_ms"] / result["hello_world_to_200_ms"]
+    result: Metrics = {"repetitions": repetitions}
+    for name, timings in measured.items():
+        result[f"{name}_to_publish_ms"] = statistics.median(m["done_ms"] for m in timings)
+        result[f"{name}_port_accepts_ms"] = statistics.median(m["accept_ms"] for m in timings)
+    result["ratio"] = result["function_to_publish_ms"] / result["floor_to_publish_ms"]
     return result
 
 
-def _one_cold_start(
-    bench: Bench, env: Mapping[str, str], function_server: bool
-) -> dict[str, float]:
-    if function_server:
-        server = ServerProcess(env)
-    else:
-        server = ServerProcess(env, target="hello", source=HELLO_WORLD_SOURCE)
+def _one_cold_start(bench: Bench, server: ServerProcess) -> dict[str, float]:
     body = http_load.push_bodies(1, IMAGE_PATH)[0]
     published_before = bench.published()
     try:
@@ -359,14 +292,11 @@ def _one_cold_start(
         accepted = time.perf_counter()
         delivery = http_load.Delivery(server.host, server.port, sock)
         status = delivery.post(body)
-        answered = time.perf_counter()
         # An open keep-alive connection holds gunicorn's graceful stop for about 2 s.
         delivery.close()
         if status != 200:
             raise RuntimeError(f"cold start answered {status}:\n{server.output()}")
-        done = answered
-        if function_server:
-            done = bench.pubsub.wait_for_publishes(published_before + 1)[published_before]
+        done = bench.pubsub.wait_for_publishes(published_before + 1)[published_before]
     finally:
-        server.stop()
+        server.close()
     return {"accept_ms": (accepted - started) * 1000, "done_ms": (done - started) * 1000}

@@ -3,7 +3,7 @@
 `latency` (part of `make bench`): both the emulator and the table-answering fake are reached the same
 way, through the function's own Vision client (labeling.clients) asking LABEL_DETECTION for a gs://
 object, one request at a time: the emulator as the separate process that `make local` starts, reading
-the object from a real storage emulator; the fake (tests/fakes/vision.py) answering from a table in
+the object from a real storage emulator; the fake (bench/fakes/vision.py) answering from a table in
 this process. The ratio is what running the model costs per image. In-process figures split the
 emulator's own work into image decoding and inference.
 
@@ -34,14 +34,14 @@ from google.cloud import vision_v1
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 from PIL import Image
 
-from bench import ROOT
+from bench.fakes.vision import FakeVision
 from bench.processes import status_bytes
 from labeling.clients import build_vision_client
 from labeling.config import DEFAULT_MIN_SCORE, Settings
 from labeling.vision import build_request
-from tests.fakes.function_server import free_port
-from tests.fakes.vision import FakeVision
-from tests.fakes.vision_emulator import EmulatorProcess
+from ops import ROOT
+from ops.emulators import VisionEmulator
+from ops.processes import free_port
 from vision_emulator.classes import CLASSES
 from vision_emulator.images import ImageError, decode
 from vision_emulator.model import WHOLE, Box, Detector
@@ -71,7 +71,7 @@ def latency(images: int, warmup: int, summary: Callable[[list[float]], Metrics])
         for path in available:
             bucket.blob(path.name).upload_from_string(path.read_bytes())
         fake = FakeVision()
-        with EmulatorProcess(host) as emulator, fake.server():
+        with VisionEmulator(host) as emulator, fake.server():
             per_image: Metrics = {}
             for path in available:
                 uri = f"gs://{BUCKET}/{path.name}"

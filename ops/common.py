@@ -61,11 +61,18 @@ def read_outputs(source: str) -> dict[str, Any]:
 def resolve_outputs(arguments: argparse.Namespace, names: Mapping[str, str]) -> dict[str, str]:
     """Each argument in `names` (argument -> stack output name): explicit values win over
     --outputs-json; every one is required in the end."""
-    outputs = read_outputs(arguments.outputs_json) if arguments.outputs_json else {}
+    source = arguments.outputs_json
+    outputs = read_outputs(source) if source else {}
     values: dict[str, str] = {}
     for argument, output_name in names.items():
         value = getattr(arguments, argument) or outputs.get(output_name)
         if not isinstance(value, str) or not value:
+            if source:
+                where = "stdin" if source == "-" else source
+                raise UsageError(
+                    f"the stack has no output {output_name!r} (read from {where}): "
+                    f"run make deploy first, or give --{argument}"
+                )
             raise UsageError(
                 f"--{argument} is required (or stack output {output_name!r} in --outputs-json)"
             )

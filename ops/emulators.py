@@ -1,26 +1,32 @@
-"""Google's own Pub/Sub emulator as a child process: found, started, awaited, stopped, restarted.
+"""The emulators as child processes: Google's own Pub/Sub emulator, and the local Vision emulator (or
+its stand-in); and the variables that point the Google client libraries at them.
 
-Shared by `make local` and the end-to-end and reliability suites, so every one of them runs the same
-emulator the same way. The emulator ships with google-cloud-cli (`pubsub-emulator` component, Java 17);
-see ../shared/notes/emulators.md for what it does and does not do.
+Shared by `make local`, the end-to-end and reliability suites and bench/, so every one of them runs
+the same emulators the same way. The Pub/Sub emulator ships with google-cloud-cli (`pubsub-emulator`
+component, Java 17); see ../shared/notes/emulators.md for what it does and does not do.
 
     with PubSubEmulator() as emulator:      # a free loopback port
-        os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+        publisher, subscriber = pubsub_clients(emulator.host)
         ...
         emulator.restart()                  # same address, every topic and subscription forgotten
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
-import socket
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
-from ops.processes import ChildProcess, StartError, port_taken
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
+
+from ops import ROOT
+from ops.processes import HOST, ChildProcess, StartError, free_port, port_taken
 
 READY_LINE = "Server started, listening on"
 DEFAULT_START_TIMEOUT_SECONDS = 60.0
@@ -31,17 +37,38 @@ INSTALL_HINT = (
 )
 # The launcher inside the SDK: starting it directly skips gcloud's own Python start-up (1-2 s a start).
 _LAUNCHER = Path("platform") / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+# The one line `python -m vision_emulator` (and the stand-in, same interface) prints once it serves.
+VISION_READY = re.compile(
+    r"Vision (?:emulator|STAND-IN) listening on (?P<host>[^\s:]+):(?P<port>\d+)"
+)
 
 
 class EmulatorError(RuntimeError):
     """The emulator is missing, did not start, or died; the message says which and what to do."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+@contextlib.contextmanager
+def emulator_environment(pubsub: str | None = None, storage: str | None = None) -> Iterator[None]:
+    """PUBSUB_EMULATOR_HOST / STORAGE_EMULATOR_HOST (the client libraries' own variables) set while
+    clients are built: the clients read them then, and only then."""
+    values = {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": storage}
+    given = {name: value for name, value in values.items() if value is not None}
+    previous = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def pubsub_clients(host: str) -> tuple[PublisherClient, SubscriberClient]:
+    """A publisher and a subscriber for the Pub/Sub emulator at host."""
+    with emulator_environment(pubsub=host):
+        return PublisherClient(), SubscriberClient()
 
 
 def emulator_command(host: str, port: int) -> list[str]:
@@ -67,7 +94,7 @@ class PubSubEmulator:
     process_name = "pubsub-emulator"
     ready_line = READY_LINE
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, host: str = HOST, port: int | None = None) -> None:
         self.bind_host = host
         self.port = port or free_port(host)
         self.host = f"{host}:{self.port}"  # what PUBSUB_EMULATOR_HOST takes
@@ -86,13 +113,13 @@ class PubSubEmulator:
             self.process_name, self.command(), ready=lambda output: self.ready_line in output
         )
         try:
-            self._child.launch().wait_ready(timeout)
+            # A Ctrl-C or SIGTERM while it starts stops it too: its group is its own, so no signal
+            # reaches the java process, which would outlive us (adopted by PID 1).
+            self._child.start(timeout)
         except StartError as error:
             self._close_child()
             raise EmulatorError(f"{self.title} on {self.host}: {error}") from None
         except BaseException:
-            # A Ctrl-C or SIGTERM while it starts: its group is its own, so no signal reaches the
-            # java process; stop it here or it outlives us (adopted by PID 1).
             self._close_child()
             raise
         return self
@@ -105,15 +132,14 @@ class PubSubEmulator:
         if self._child is None:
             return
         self._child.stop()
-        _wait_port_free(self.bind_host, self.port)
+        deadline = time.monotonic() + 10.0
+        while port_taken(self.bind_host, self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def restart(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
         """Stop and start again on the same address: Pub/Sub coming back, with no state."""
         self.stop()
         return self.start(timeout)
-
-    def output(self) -> str:
-        return self._child.output() if self._child is not None else ""
 
     def close(self) -> None:
         self.stop()
@@ -168,10 +194,44 @@ class FirestoreEmulator(PubSubEmulator):
         return firestore_emulator_command(self.bind_host, self.port)
 
 
-def _wait_port_free(host: str, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while port_taken(host, port) and time.monotonic() < deadline:
-        time.sleep(0.05)
+class VisionEmulator(ChildProcess):
+    """`python -m vision_emulator --host 127.0.0.1 --port PORT` (or `module`, the stand-in, with the
+    same interface): `host` is "127.0.0.1:PORT" (what VISION_EMULATOR_HOST takes); with port 0 (the
+    OS picks one) it is known once the emulator is ready and has said which.
+
+    gs:// images are read from `storage_emulator_host`; without one, the emulator has no storage.
+    """
+
+    def __init__(
+        self,
+        storage_emulator_host: str | None = None,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        *,
+        module: str = "vision_emulator",
+        name: str = "Vision emulator",
+        port: int = 0,
+    ) -> None:
+        environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        environment.pop("STORAGE_EMULATOR_HOST", None)
+        if storage_emulator_host:
+            environment["STORAGE_EMULATOR_HOST"] = storage_emulator_host
+        command = [sys.executable, "-m", module, "--host", HOST, "--port", str(port), *extra_args]
+        super().__init__(name, command, self._serving, environment, cwd=ROOT)
+        self.ready_line = ""
+        self.port = port
+        self.host = f"{HOST}:{port}" if port else ""
+
+    def _serving(self, output: str) -> bool:
+        found = VISION_READY.search(output)
+        if found is None:
+            return False
+        start = output.rfind("\n", 0, found.start()) + 1
+        end = output.find("\n", found.end())
+        self.ready_line = output[start : end if end >= 0 else len(output)]
+        self.port = int(found["port"])
+        self.host = f"{found['host']}:{self.port}"
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m ops.emulators check", file=sys.stderr)
         return 2
     try:
-        emulator_command("127.0.0.1", 8085)
-        firestore_emulator_command("127.0.0.1", 8080)  # the User-Service's tests
+        emulator_command(HOST, 8085)
+        firestore_emulator_command(HOST, 8080)  # the User-Service's tests
     except EmulatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

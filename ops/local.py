@@ -1,6 +1,6 @@
 """`make local`: the whole AI-Service on this machine, with no cloud account and no Pulumi CLI.
 
-    python -m ops.local [--vision emulator|stand-in] [--serve] [--timeout 60] [--*-port N]
+    python -m ops.local [--vision emulator|stand-in] [--serve] [--timeout 60]
     python -m ops.local upload FILE [--name OBJECT]      # while `--serve` runs
     python -m ops.local publish ID PATH [--timeout 60]   # publish {"id": ID, "path": PATH}, print its result
 
@@ -30,29 +30,41 @@ import contextlib
 import importlib.util
 import json
 import os
-import signal
+import shlex
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from google.api_core import exceptions as api_exceptions
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
-from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
 # The stack's settings and topology are pure (no Pulumi imports): the local run reads the very
 # declaration the stack does.
 from infra.settings import Settings, load_settings
 from infra.topology import Subscription, Topology, topology
-from ops import common, scenario
-from ops.emulators import EmulatorError, PubSubEmulator, emulator_command, free_port
-from ops.function_server import ROOT, FunctionServer, wait_until_serving
-from ops.processes import ChildProcess, StartError, accepts, last_lines, port_taken
+from ops import ROOT, common, scenario
+from ops.common import FAIL, PASS, USAGE_ERROR, UsageError
+from ops.emulators import (
+    EmulatorError,
+    PubSubEmulator,
+    VisionEmulator,
+    emulator_command,
+    emulator_environment,
+    pubsub_clients,
+)
+from ops.function_server import FunctionServer
+from ops.processes import (
+    HOST,
+    ChildProcess,
+    StartError,
+    accepts,
+    free_port,
+    signals_ignored,
+    stopped_on_signals,
+)
 
-HOST = "127.0.0.1"
 LOCAL_PROJECT = "ai-service-local"
 # Where `--serve` says how to reach it, for `upload` and `publish` (AI_SERVICE_LOCAL_STATE overrides).
 STATE_FILE = ROOT / "build" / "local" / "stack.json"
@@ -60,25 +72,26 @@ STATE_VARIABLE = "AI_SERVICE_LOCAL_STATE"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 START_TIMEOUT_SECONDS = 90.0  # a cold start on a busy 2-core machine
 LOCAL_COLUMNS = ("id", "path", "status", "verdict", "top labels", "latency")
-PASS, FAIL, USAGE_ERROR = scenario.PASS, scenario.FAIL, scenario.USAGE_ERROR
 INTERRUPTED = 130
 
 VISION_EMULATOR = "emulator"
 VISION_STAND_IN = "stand-in"
 VISION_MODULES = {VISION_EMULATOR: "vision_emulator", VISION_STAND_IN: "ops.vision_stand_in"}
-VISION_READY = {
-    VISION_EMULATOR: "Vision emulator listening on",
-    VISION_STAND_IN: "Vision STAND-IN listening on",
-}
 VISION_EMULATOR_MISSING = (
     "the local Vision emulator (Python package vision_emulator) is not importable: run "
-    "`make install` (its requirements and `make vision-model`), or run `make local VISION=stand-in` (python -m ops.local --vision stand-in) for "
-    "the stand-in that recognises only the shipped sample images"
+    "`make install` (its requirements and `make vision-model`), or run `make local VISION=stand-in` "
+    "(python -m ops.local --vision stand-in) for the stand-in that recognises only the shipped "
+    "sample images"
 )
-
-
-class UsageError(Exception):
-    """Bad input: a missing file, a taken port, no running local stack. One line, exit 2."""
+STATE_KEYS = (
+    "pid",
+    "project",
+    "bucket",
+    "pubsub_host",
+    "storage_url",
+    "new_image_topic",
+    "results_subscription",
+)
 
 
 def state_file() -> Path:
@@ -182,211 +195,88 @@ def describe_topology(declared: Topology) -> list[str]:
 # -- the processes -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Ports:
-    """Fixed ports if asked for (each must be free), else free ones chosen at start."""
-
-    pubsub: int | None = None
-    storage: int | None = None
-    vision: int | None = None
-    function: int | None = None
-
-    def resolved(self) -> Ports:
-        names = ("pubsub", "storage", "vision", "function")
-        given: dict[int, str] = {}
-        for name in names:
-            port = getattr(self, name)
-            if port is None:
-                continue
-            if port in given:
-                raise UsageError(
-                    f"port {port} is given twice (--{given[port]}-port and --{name}-port): each "
-                    "process needs a port of its own"
-                )
-            given[port] = name
-        chosen: dict[str, int] = {}
-        for name in names:
-            port = getattr(self, name)
-            if port is not None and port_taken(HOST, port):
-                raise UsageError(
-                    f"port {port} on {HOST} is taken (--{name}-port): choose another, or leave "
-                    "it out for a free one"
-                )
-            while port is None or (
-                port in chosen.values() or (port in given and given[port] != name)
-            ):
-                port = free_port(HOST)  # never one asked for elsewhere
-            chosen[name] = port
-        return Ports(**chosen)
-
-
 class LocalStack:
-    """The emulators and the function, started together and stopped together."""
+    """The emulators and the function, each on a free port, started together and stopped together."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        vision: str = VISION_EMULATOR,
-        ports: Ports | None = None,
-        out: TextIO | None = None,
-    ) -> None:
-        if vision not in VISION_MODULES:
-            raise UsageError(f"--vision must be one of {', '.join(VISION_MODULES)}, got {vision!r}")
+    def __init__(self, settings: Settings, vision: str = VISION_EMULATOR) -> None:
         self.settings = settings
         self.declared = topology(settings)
         self.vision_kind = vision
-        self._requested_ports = ports or Ports()
-        self._out = out
-        self.ports = Ports()
-        self.pubsub: PubSubEmulator | None = None
-        self.storage: ChildProcess | None = None
-        self.vision: ChildProcess | None = None
-        self.function: FunctionServer | None = None
-
-    @property
-    def project(self) -> str:
-        return self.settings.project
-
-    @property
-    def bucket(self) -> str:
-        return self.settings.buckets.images
-
-    @property
-    def pubsub_host(self) -> str:
-        return f"{HOST}:{self.ports.pubsub}"
-
-    @property
-    def storage_url(self) -> str:
-        return f"http://{HOST}:{self.ports.storage}"
-
-    @property
-    def vision_host(self) -> str:
-        return f"{HOST}:{self.ports.vision}"
-
-    @property
-    def function_url(self) -> str:
-        return f"http://{HOST}:{self.ports.function}/"
-
-    def say(self, line: str) -> None:
-        print(line, file=self._out or sys.stdout, flush=True)
-
-    def check(self) -> LocalStack:
-        """Bad input before anything starts: UsageError (the Vision emulator missing, a taken port)."""
-        if self.vision_kind == VISION_EMULATOR and not vision_emulator_installed():
-            raise UsageError(VISION_EMULATOR_MISSING)
-        emulator_command(HOST, 0)  # EmulatorError naming what to install
-        self.ports = self._requested_ports.resolved()
-        return self
-
-    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> LocalStack:
-        """Launch everything at once, then wait for each; UsageError/StartError/EmulatorError."""
-        if self.ports.pubsub is None:
-            self.check()
-        inherited = dict(os.environ)
-        # Each child is recorded before it is launched, so stop() reaches it whatever moment a
-        # Ctrl-C or SIGTERM interrupts the start-up.
+        self.project = settings.project
+        self.bucket = settings.buckets.images
+        self.pubsub = PubSubEmulator(HOST)
+        storage_port = free_port()
+        self.storage_url = f"http://{HOST}:{storage_port}"
         self.storage = ChildProcess(
             "storage emulator",
             [
-                sys.executable,
-                "-m",
-                "gcp_storage_emulator",
-                "start",
-                "--host",
-                HOST,
-                "--port",
-                str(self.ports.storage),
-                "--in-memory",
-                "--default-bucket",
-                self.bucket,
-                "--quiet",
+                *(sys.executable, "-m", "gcp_storage_emulator", "start", "--in-memory", "--quiet"),
+                *("--host", HOST, "--port", str(storage_port), "--default-bucket", self.bucket),
             ],
-            ready=lambda _output: accepts(HOST, self.ports.storage or 0),
-            env=inherited,
+            ready=lambda _output: accepts(HOST, storage_port),
             cwd=ROOT,
         )
-        self.storage.launch()
-        self.vision = ChildProcess(
-            f"Vision {self.vision_kind}",
-            [
-                sys.executable,
-                "-m",
-                VISION_MODULES[self.vision_kind],
-                "--host",
-                HOST,
-                "--port",
-                str(self.ports.vision),
-            ],
-            ready=lambda output: VISION_READY[self.vision_kind] in output,
-            env={**inherited, "STORAGE_EMULATOR_HOST": self.storage_url},
-            cwd=ROOT,
+        self.vision = VisionEmulator(
+            self.storage_url,
+            module=VISION_MODULES[vision],
+            name=f"Vision {vision}",
+            port=free_port(),
         )
-        self.vision.launch()
         self.function = FunctionServer(
-            function_environment(self.settings, self.vision_host, self.pubsub_host),
-            port=self.ports.function,
-            inherited={
-                name: value
-                for name, value in inherited.items()
-                if name not in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST")
-            },
+            function_environment(settings, self.vision.host, self.pubsub.host)
         )
-        self.function.launch()
-        self.pubsub = PubSubEmulator(HOST, self.ports.pubsub)
+
+    @property
+    def pubsub_host(self) -> str:
+        return self.pubsub.host
+
+    def check(self) -> LocalStack:
+        """Bad input before anything starts: UsageError (the Vision emulator missing) or
+        EmulatorError (the Pub/Sub emulator missing)."""
+        if self.vision_kind == VISION_EMULATOR and not vision_emulator_installed():
+            raise UsageError(VISION_EMULATOR_MISSING)
+        emulator_command(HOST, 0)
+        return self
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> LocalStack:
+        """Launch everything at once, then wait for each; StartError or EmulatorError if one fails.
+
+        Each child is recorded before it is launched, so stop() reaches it whatever moment a
+        Ctrl-C or SIGTERM interrupts the start-up.
+        """
+        for child in (self.storage, self.vision, self.function):
+            child.launch()
         self.pubsub.start(timeout)
-        self.storage.wait_ready(timeout)
-        self.vision.wait_ready(timeout)
-        assert self.function.process is not None
+        for child in (self.storage, self.vision, self.function):
+            child.wait_ready(timeout)
+        publisher, subscriber = pubsub_clients(self.pubsub_host)
         try:
-            wait_until_serving(self.function.url, self.function.process, timeout)
-        except (RuntimeError, TimeoutError) as error:
-            output = last_lines(self.function.output())
-            raise StartError(f"the function did not start: {error}: {output}") from None
-        publisher, subscriber = self.admin_clients()
-        try:
-            provision(publisher, subscriber, self.project, self.declared, self.function_url)
+            provision(publisher, subscriber, self.project, self.declared, self.function.url)
         finally:
             subscriber.close()
         return self
 
-    def admin_clients(self) -> tuple[PublisherClient, SubscriberClient]:
-        with emulator_environment(self.pubsub_host, self.storage_url):
-            return PublisherClient(), SubscriberClient()
-
     def dead(self) -> list[str]:
         """The names of started processes that are no longer running."""
-        dead = []
-        if self.pubsub is not None and not self.pubsub.running:
-            dead.append("the Pub/Sub emulator")
-        for child in (self.storage, self.vision):
-            if child is not None and not child.running:
-                dead.append(f"the {child.name}")
-        if self.function is not None and (
-            self.function.process is None or self.function.process.poll() is not None
-        ):
-            dead.append("the function")
+        dead = [] if self.pubsub.running else ["the Pub/Sub emulator"]
+        for child in (self.storage, self.vision, self.function):
+            if not child.running:
+                dead.append(child.name if child is self.function else f"the {child.name}")
         return dead
 
     def stop(self) -> None:
         """Stop everything, the function first; each stop is attempted whatever the others do."""
-        if self.function is not None:
+        for child in (self.function, self.vision, self.storage, self.pubsub):
             with contextlib.suppress(Exception):
-                self.function.stop()
-        for child in (self.vision, self.storage):
-            if child is not None:
-                with contextlib.suppress(Exception):
-                    child.close()
-        if self.pubsub is not None:
-            with contextlib.suppress(Exception):
-                self.pubsub.close()
+                child.close()
 
     def describe(self) -> list[str]:
         vision = (
             f"Vision    STAND-IN (ops/vision_stand_in.py, no model): recognises only the shipped "
-            f"sample images, by content    {self.vision_host}"
+            f"sample images, by content    {self.vision.host}"
             if self.vision_kind == VISION_STAND_IN
             else f"Vision    local Vision emulator (python -m vision_emulator, an on-device model, "
-            f"not Cloud Vision)    {self.vision_host}"
+            f"not Cloud Vision)    {self.vision.host}"
         )
         threads = self.settings.function_environment()["THREADS"]
         return [
@@ -394,15 +284,14 @@ class LocalStack:
             f"  Storage   gcp-storage-emulator, bucket {self.bucket}    {self.storage_url}",
             "  " + vision,
             f"  Function  function/main.py under functions-framework (real), THREADS={threads} as "
-            f"deployed    {self.function_url}",
+            f"deployed    {self.function.url}",
             "  Topics and subscriptions, from infra/topology.py (the stack's declaration):",
             *describe_topology(self.declared),
         ]
 
-    def write_state(self, path: Path | None = None) -> None:
-        path = path or state_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+    def state(self) -> dict[str, Any]:
+        """What `upload` and `publish` need to reach this stack (written to state_file())."""
+        return {
             "pid": os.getpid(),
             "project": self.project,
             "bucket": self.bucket,
@@ -411,31 +300,20 @@ class LocalStack:
             "new_image_topic": self.declared.new_image_topic.name,
             "results_subscription": self.declared.results_subscription.name,
         }
-        path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-
-
-@contextlib.contextmanager
-def emulator_environment(pubsub_host: str, storage_url: str) -> Iterator[None]:
-    """The client libraries' own variables, set while clients are built (they read them then)."""
-    names = ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
-    previous = {name: os.environ.get(name) for name in names}
-    os.environ["PUBSUB_EMULATOR_HOST"] = pubsub_host
-    os.environ["STORAGE_EMULATOR_HOST"] = storage_url
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def clients(project: str, pubsub_host: str, storage_url: str) -> scenario.Clients:
-    with emulator_environment(pubsub_host, storage_url):
-        return scenario.Clients(
-            StorageClient(project=project), PublisherClient(), SubscriberClient()
-        )
+    with emulator_environment(pubsub=pubsub_host, storage=storage_url):
+        return scenario.Clients.build(project)
+
+
+def target(project: str, bucket: str, topic: str, subscription: str) -> scenario.Target:
+    return scenario.Target(
+        project=project,
+        bucket=bucket,
+        topic_path=common.resource_path(project, "topics", topic),
+        subscription_path=common.resource_path(project, "subscriptions", subscription),
+    )
 
 
 # -- the seed scenario -------------------------------------------------------------------------
@@ -451,22 +329,16 @@ def seed_submissions(manifest: Path = scenario.DEFAULT_MANIFEST) -> list[scenari
     ]
 
 
-def target(project: str, bucket: str, topic: str, subscription: str) -> scenario.Target:
-    return scenario.Target(
-        project=project,
-        bucket=bucket,
-        topic_path=common.resource_path(project, "topics", topic),
-        subscription_path=common.resource_path(project, "subscriptions", subscription),
-    )
-
-
 def run_seed(stack: LocalStack, timeout: float, out: TextIO | None = None) -> scenario.Report:
+    out = out or sys.stdout
     submissions = seed_submissions()
     for submission in submissions:
-        stack.say(
+        print(
             f"  {submission.image.file.relative_to(ROOT)} -> gs://{stack.bucket}/"
             f'{submission.object_name}, then {{"id": {json.dumps(submission.image_id)}, '
-            f'"path": "{submission.object_name}"}} -> {stack.declared.new_image_topic.name}'
+            f'"path": "{submission.object_name}"}} -> {stack.declared.new_image_topic.name}',
+            file=out,
+            flush=True,
         )
     options = scenario.Options(
         timeout=timeout,
@@ -475,50 +347,15 @@ def run_seed(stack: LocalStack, timeout: float, out: TextIO | None = None) -> sc
         name="local",
         columns=LOCAL_COLUMNS,
     )
-    local_target = target(
-        stack.project,
-        stack.bucket,
-        stack.declared.new_image_topic.name,
-        stack.declared.results_subscription.name,
-    )
+    state = stack.state()
     run_clients = clients(stack.project, stack.pubsub_host, stack.storage_url)
+    local_target = target(
+        stack.project, stack.bucket, state["new_image_topic"], state["results_subscription"]
+    )
     try:
         return scenario.run(local_target, submissions, options, run_clients, out)
     finally:
         run_clients.subscriber.close()
-
-
-# -- signals -----------------------------------------------------------------------------------
-
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-@contextlib.contextmanager
-def stopped_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGINT raise KeyboardInterrupt, so `finally` blocks stop the children.
-
-    SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored, and Python then
-    leaves it ignored.
-    """
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def signals_ignored() -> Iterator[None]:
-    """While stopping: a second Ctrl-C must not cut the stopping short."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -547,18 +384,8 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         seed_submissions()  # a missing or unreadable sample is bad input, before anything starts
-        stack = LocalStack(
-            local_settings(),
-            arguments.vision,
-            Ports(
-                arguments.pubsub_port,
-                arguments.storage_port,
-                arguments.vision_port,
-                arguments.function_port,
-            ),
-            out,
-        ).check()
-    except (UsageError, scenario.UsageError, EmulatorError) as error:
+        stack = LocalStack(local_settings(), arguments.vision).check()
+    except (UsageError, EmulatorError) as error:
         print(f"local ERROR: {error}", file=sys.stderr)
         return USAGE_ERROR
     started = time.monotonic()
@@ -571,12 +398,7 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
         with stopped_on_signals():
             try:
                 stack.start()
-            except (
-                UsageError,
-                StartError,
-                EmulatorError,
-                api_exceptions.GoogleAPICallError,
-            ) as error:
+            except (StartError, EmulatorError, api_exceptions.GoogleAPICallError) as error:
                 print(f"local ERROR: {error}", file=sys.stderr)
                 return USAGE_ERROR
             print(f"started in {time.monotonic() - started:.1f} s:", file=out)
@@ -585,17 +407,13 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
             report = run_seed(stack, arguments.timeout, out)
             if not arguments.serve:
                 return report.exit_code
-            stack.write_state()
+            state_file().parent.mkdir(parents=True, exist_ok=True)
+            state_file().write_text(json.dumps(stack.state(), indent=2) + "\n", encoding="utf-8")
             print("\n".join(serve_instructions(stack)), file=out, flush=True)
-            while True:
-                dead = stack.dead()
-                if dead:
-                    print(
-                        f"local ERROR: {', '.join(dead)} stopped; stopping the rest",
-                        file=sys.stderr,
-                    )
-                    return FAIL
+            while not (dead := stack.dead()):
                 time.sleep(0.5)
+            print(f"local ERROR: {', '.join(dead)} stopped; stopping the rest", file=sys.stderr)
+            return FAIL
     except KeyboardInterrupt:
         print("interrupted: stopping everything", file=sys.stderr)
         return INTERRUPTED
@@ -610,24 +428,13 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
             )
 
 
-STATE_KEYS = (
-    "pid",
-    "project",
-    "bucket",
-    "pubsub_host",
-    "storage_url",
-    "new_image_topic",
-    "results_subscription",
-)
-
-
-def read_state(path: Path | None = None) -> dict[str, Any]:
+def read_state() -> dict[str, Any]:
     """What `--serve` wrote, checked: every key there, its process alive, its emulators answering.
 
     A run killed with SIGKILL leaves its file behind; without the probe the clients would retry
     a dead address for minutes before failing without a message.
     """
-    path = path or state_file()
+    path = state_file()
     start_one = "start one with `make local SERVE=1`"
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -660,6 +467,8 @@ def read_state(path: Path | None = None) -> dict[str, Any]:
 
 def upload_command(arguments: argparse.Namespace) -> int:
     file = Path(arguments.file).expanduser()
+    if file.is_dir():
+        raise UsageError(f"{file} is a folder: give one image file")
     if not file.is_file():
         raise UsageError(f"image not found: {file}")
     state = read_state()
@@ -668,7 +477,7 @@ def upload_command(arguments: argparse.Namespace) -> int:
     submission = scenario.Submission(name, scenario.SampleImage(file), name)
     scenario.upload(run_clients.storage, state["bucket"], [submission])
     print(f"uploaded {file} as gs://{state['bucket']}/{name} ({scenario.content_type(file)})")
-    print(f"now: {python_command()} -m ops.local publish <id> {name}")
+    print(f"now: {python_command()} -m ops.local publish <id> {shlex.quote(name)}")
     return PASS
 
 
@@ -720,23 +529,22 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait for results"
     )
-    for name in ("pubsub", "storage", "vision", "function"):
-        parser.add_argument(f"--{name}-port", type=int, help="default: a free port")
     commands = parser.add_subparsers(dest="command")
     upload = commands.add_parser("upload", help="upload an image to the serving stack's bucket")
-    upload.add_argument("file")
+    upload.add_argument("file", help="the image file to upload")
     upload.add_argument("--name", help="object name (default: the file's name)")
     publish = commands.add_parser("publish", help='publish {"id", "path"} and print its result')
-    publish.add_argument("id")
-    publish.add_argument("path")
-    publish.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS)
+    publish.add_argument("id", help="the image id, as the User-Service sends it (a number or text)")
+    publish.add_argument("path", help="the object name in the images bucket, as upload printed it")
+    publish.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds to wait for the result",
+    )
     arguments = parser.parse_args(argv)
     if arguments.timeout <= 0:
         parser.error("--timeout must be > 0")
-    for name in ("pubsub", "storage", "vision", "function"):
-        port = getattr(arguments, f"{name}_port", None)
-        if port is not None and not 0 < port < 65536:
-            parser.error(f"--{name}-port must be from 1 to 65535, got {port}")
     return arguments
 
 
@@ -747,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return upload_command(arguments)
         if arguments.command == "publish":
             return publish_command(arguments)
-    except (UsageError, scenario.UsageError) as error:
+    except UsageError as error:
         print(f"local ERROR: {error}", file=sys.stderr)
         return USAGE_ERROR
     except scenario.SUBMIT_ERRORS as error:

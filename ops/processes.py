@@ -1,4 +1,5 @@
-"""Child processes for `make local`: each in a process group of its own, its output in a file.
+"""Child processes for `make local`, the test suites and bench/: each in a process group of its own,
+its output in a file, stopped group by group.
 
 A group of its own means a Ctrl-C in the terminal reaches only `make local` itself, which then stops
 every child it started, group by group (a child's own children included), in reverse order.
@@ -16,9 +17,41 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Self
 
-_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HOST = "127.0.0.1"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+Handler = Callable[[int, FrameType | None], object] | int
+
+
+@contextlib.contextmanager
+def signals_handled(handler: Handler) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` (a function, SIG_IGN or SIG_DFL) inside the block.
+
+    SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored, and Python then
+    leaves it ignored.
+    """
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stopped_on_signals() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM and SIGINT raise KeyboardInterrupt, so `finally` blocks stop the children."""
+    return signals_handled(_interrupt)
+
+
+def signals_ignored() -> contextlib.AbstractContextManager[None]:
+    """While stopping: a second Ctrl-C must not cut the stopping short."""
+    return signals_handled(signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -35,21 +68,21 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, _: pending.append(signum))
-        for sig in _DEFERRED_SIGNALS
-    }
-    try:
+    with signals_handled(lambda signum, _: pending.append(signum)):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)
+    for signum in dict.fromkeys(pending):
+        signal.raise_signal(signum)
 
 
 class StartError(RuntimeError):
     """A child did not start: it exited, or it was not ready in time. The message says which."""
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_taken(host: str, port: int) -> bool:
@@ -77,7 +110,11 @@ def last_lines(text: str, count: int = 3) -> str:
 
 
 class ChildProcess:
-    """One command run in its own session; `ready(output)` says when it serves."""
+    """One command run in its own session; `ready(output)` says when it serves. A context manager.
+
+    `launch()` starts it without waiting, `wait_ready()` waits; `start()` does both. `output()` is
+    everything it printed (stdout and stderr), still there after `close()`.
+    """
 
     def __init__(
         self,
@@ -85,16 +122,24 @@ class ChildProcess:
         command: Sequence[str],
         ready: Callable[[str], bool],
         env: Mapping[str, str] | None = None,
+        *,
         cwd: Path | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+        stop_seconds: float = 10.0,
     ) -> None:
         self.name = name
         self.command = list(command)
         self._ready = ready
         self._env = dict(env) if env is not None else None
         self._cwd = cwd
+        self._stop_signal = stop_signal
+        self._stop_seconds = stop_seconds
         self.process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
         # A file, not a pipe: a chatty child must never block on a full pipe.
-        self._log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log")  # noqa: SIM115
+        # Read through its name, never this handle: the child shares this handle's file offset.
+        self._log = tempfile.NamedTemporaryFile(prefix=f"{name.replace(' ', '-')}-")  # noqa: SIM115
+        self._final_output = ""
 
     @property
     def pid(self) -> int | None:
@@ -104,8 +149,9 @@ class ChildProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def launch(self) -> Self:
-        """Start it without waiting."""
+    def launch(self) -> float:
+        """Start it without waiting; returns the perf_counter() taken just before it was spawned."""
+        started = time.perf_counter()
         with signals_deferred():
             self.process = subprocess.Popen(
                 self.command,
@@ -116,7 +162,7 @@ class ChildProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        return self
+        return started
 
     def wait_ready(self, timeout: float) -> Self:
         """Return once ready; StartError (with the child's last words) if it exits or times out."""
@@ -134,24 +180,44 @@ class ChildProcess:
             time.sleep(0.05)
         return self
 
+    def start(self, timeout: float = 60.0) -> Self:
+        """Launch, then wait until ready; a child that does not start is stopped before StartError."""
+        self.launch()
+        try:
+            return self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
     def output(self) -> str:
+        if self._log.closed:
+            return self._final_output
         with open(self._log.name, "rb") as log:
             return log.read().decode(errors="replace")
 
-    def stop(self) -> None:
-        """SIGTERM to the whole group, SIGKILL after 10 s; safe to call more than once."""
-        process, self.process = self.process, None
-        if process is not None:
-            stop_group(process, signal.SIGTERM)
+    def stop(self) -> int | None:
+        """Stop the whole group (SIGKILL `stop_seconds` after the stop signal); its exit status.
+        Safe to call more than once."""
+        if self.process is not None and self.returncode is None:
+            self.returncode = stop_group(self.process, self._stop_signal, self._stop_seconds)
+        return self.returncode
 
     def close(self) -> None:
         self.stop()
-        self._log.close()
+        if not self._log.closed:
+            self._final_output = self.output()
+            self._log.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def stop_group(
     process: subprocess.Popen[bytes], first: signal.Signals, timeout: float = 10.0
-) -> None:
+) -> int:
     """Stop a child started in a session of its own: `first` to its whole group, SIGKILL if it is
     still there after `timeout` s, then SIGKILL to whatever of the group it left behind."""
     if process.poll() is None:
@@ -162,6 +228,7 @@ def stop_group(
             _signal_group(process.pid, signal.SIGKILL)
             process.wait()
     _signal_group(process.pid, signal.SIGKILL)
+    return process.returncode
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

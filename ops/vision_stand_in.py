@@ -32,6 +32,8 @@ from google.cloud import vision_v1
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 from google.rpc import code_pb2, status_pb2
 
+from ops.common import UsageError
+
 SERVICE = "google.cloud.vision.v1.ImageAnnotator"
 MANIFEST = Path(__file__).resolve().parent / "samples" / "manifest.json"
 READY_LINE = "Vision STAND-IN listening on"
@@ -45,10 +47,6 @@ UNKNOWN_IMAGE = (
     "recognises; run `make local` without VISION=stand-in to label your own with the Vision emulator"
 )
 UNKNOWN = vision_v1.Likelihood.UNKNOWN
-
-
-class UsageError(Exception):
-    pass
 
 
 def sample_answers(

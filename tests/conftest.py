@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.fakes.pubsub import FakePubSub
 from tests.fakes.contracts import ContractWatch
 from tests.fakes.emulator import emulator_project, private_pubsub_emulator, pubsub_emulator
-from tests.fakes.pubsub import FakePubSub
 
 # Google's Pub/Sub emulator, for every folder (tests/fakes/emulator.py).
 __all__ = ["emulator_project", "private_pubsub_emulator", "pubsub_emulator"]

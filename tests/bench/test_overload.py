@@ -8,18 +8,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import grpc
 import pytest
-from google.api_core import exceptions as api_exceptions
-from google.cloud import vision_v1
 
 from bench import overload
 from bench.overload import Scenario, TokenBucket, backoff, simulate
 from bench.overload_check import measure, simulated
 from infra.settings import DEFAULTS
-from labeling.clients import build_vision_client
-from labeling.config import Settings
-from tests.fakes.vision import FakeImage, FakeVision, RateLimit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,19 +32,6 @@ def test_token_bucket_lets_through_its_capacity_then_its_rate() -> None:
 def test_retry_backoff_doubles_from_the_minimum_up_to_the_maximum() -> None:
     scenario = Scenario(minimum_backoff=10, maximum_backoff=600)
     assert [backoff(scenario, n) for n in range(1, 9)] == [10, 20, 40, 80, 160, 320, 600, 600]
-
-
-def test_the_defaults_are_the_stacks() -> None:
-    scenario = Scenario()
-    assert scenario.max_delivery_attempts == int(DEFAULTS["maxDeliveryAttempts"] or 0)
-    assert scenario.max_instances == int(DEFAULTS["maxInstances"] or 0)
-    assert scenario.concurrency == int(DEFAULTS["functionConcurrency"] or 0)
-    assert (scenario.minimum_backoff, scenario.maximum_backoff) == (
-        float(DEFAULTS["minimumBackoffSeconds"] or 0),
-        float(DEFAULTS["maximumBackoffSeconds"] or 0),
-    )
-    assert scenario.quota_per_second * 60 == 1800
-    assert scenario.burst_rate == 10 * scenario.quota_per_second
 
 
 @pytest.mark.parametrize("flow", overload.FLOW_MODELS)
@@ -138,28 +119,6 @@ def test_the_report_runs(tmp_path: Path) -> None:
 
 
 # -- the building blocks against real time ------------------------------------------------------
-
-
-def test_the_rate_limited_vision_fake_refuses_above_its_quota_with_resource_exhausted() -> None:
-    vision = FakeVision(rate_limit=RateLimit(per_second=0.001, burst=2))
-    vision.add_image("gs://b/x.jpg", FakeImage())
-    with vision.server():
-        client = build_vision_client(
-            Settings(
-                project_id="p", topic_id="t", bucket_name="b", vision_emulator_host=vision.host
-            )
-        )
-        request = vision_v1.AnnotateImageRequest(
-            image={"source": {"gcs_image_uri": "gs://b/x.jpg"}},
-            features=[{"type_": vision_v1.Feature.Type.LABEL_DETECTION}],
-        )
-        for _ in range(2):
-            client.batch_annotate_images(requests=[request], retry=None, timeout=10)
-        with pytest.raises(api_exceptions.TooManyRequests) as raised:
-            client.batch_annotate_images(requests=[request], retry=None, timeout=10)
-    assert raised.value.grpc_status_code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert vision.rate_limit is not None
-    assert (vision.rate_limit.allowed, vision.rate_limit.refused) == (2, 1)
 
 
 def test_real_time_callers_get_what_the_simulator_says_the_quota_allows() -> None:

@@ -20,14 +20,13 @@ import pytest
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.pubsub_v1 import types as pubsub_types
 
+from bench.fakes.vision import FakeImage, FakeVision
 from infra.settings import Settings, load_settings
 from infra.topology import Topology, topology
 from ops import local
-from ops.emulators import PubSubEmulator
+from ops.emulators import PubSubEmulator, pubsub_clients
 from ops.function_server import FunctionServer
-from tests.fakes.emulator import emulator_clients
 from tests.fakes.push_recorder import PushRecorder
-from tests.fakes.vision import FakeImage, FakeVision
 
 # Small backoff and the fewest delivery attempts the stack allows (5; the default is 30, see
 # docs/overload.md), so a forever-failing message is dead-lettered in seconds: the emulator spaces
@@ -127,7 +126,7 @@ def running_pipeline(
     """The function and the stack's topology in `project` on `emulator`, as make local runs them."""
     settings = load_settings(project, None, dict(config), stack="e2e")
     declared = topology(settings)
-    publisher, subscriber = emulator_clients(emulator.host)
+    publisher, subscriber = pubsub_clients(emulator.host)
     function = FunctionServer(local.function_environment(settings, vision.host, emulator.host))
     try:
         with function, PushRecorder(function.url) as recorder:

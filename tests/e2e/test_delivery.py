@@ -13,8 +13,8 @@ import json
 import pytest
 import requests
 
+from bench.fakes.vision import CAT_LABELS, FakeImage
 from tests.e2e.conftest import Pipeline
-from tests.fakes.vision import CAT_LABELS, FakeImage
 
 UNAVAILABLE = 14  # google.rpc.Code: per-image, Vision says try again; the function raises
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from infra.settings import load_settings
 from infra.topology import topology
 from ops import local
-from ops.emulators import PubSubEmulator
-from tests.fakes.emulator import emulator_clients
+from ops.emulators import PubSubEmulator, pubsub_clients
 
 ENDPOINT = "http://127.0.0.1:9/"  # never pushed to: nothing is published here
 
@@ -18,7 +17,7 @@ def test_the_emulator_holds_exactly_the_declared_topics_and_subscriptions(
         emulator_project, None, {"maxDeliveryAttempts": "6", "minimumBackoffSeconds": "2"}
     )
     declared = topology(settings)
-    publisher, subscriber = emulator_clients(pubsub_emulator.host)
+    publisher, subscriber = pubsub_clients(pubsub_emulator.host)
     try:
         local.provision(publisher, subscriber, emulator_project, declared, ENDPOINT)
         topics = sorted(

@@ -18,7 +18,7 @@ from jsonschema import (  # type: ignore[import-untyped]  # no stubs in requirem
     FormatChecker,
 )
 
-from tests.fakes.pubsub import FakePubSub, Published
+from bench.fakes.pubsub import FakePubSub, Published
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 NEW_IMAGE = "new-image"

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from ops.emulators import EmulatorError, PubSubEmulator
 
@@ -55,16 +54,3 @@ def private_pubsub_emulator() -> Iterator[PubSubEmulator]:
 def emulator_project() -> str:
     """A project id no other test uses: the emulator's state is per project."""
     return f"e2e-{uuid.uuid4().hex[:12]}"
-
-
-def emulator_clients(host: str) -> tuple[PublisherClient, SubscriberClient]:
-    """Admin clients for the emulator at host (PUBSUB_EMULATOR_HOST must name it when they are built)."""
-    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    try:
-        return PublisherClient(), SubscriberClient()
-    finally:
-        if previous is None:
-            del os.environ["PUBSUB_EMULATOR_HOST"]
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = previous

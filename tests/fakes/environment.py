@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-# Every variable the function reads (function/labeling/config.py); tests clear them all, so no test
-# sees another's settings or a real endpoint. Folders that read more add their own names.
-FUNCTION_ENV_NAMES = (
-    "PROJECT_ID",
-    "TOPIC_ID",
-    "BUCKET_NAME",
-    "TARGET_LABELS",
-    "MIN_SCORE",
-    "REVIEW_MIN_SCORE",
-    "MAX_LABELS",
-    "VISION_FEATURES",
-    "VISION_TIMEOUT_SECONDS",
-    "PUBLISH_TIMEOUT_SECONDS",
-    "VISION_EMULATOR_HOST",
-    "PUBSUB_EMULATOR_HOST",
-)
+from ops.function_server import FUNCTION_VARIABLES
+
+# Every variable the function reads: tests clear them all, so no test sees another's settings or a
+# real endpoint. Folders that read more add their own names.
+FUNCTION_ENV_NAMES = FUNCTION_VARIABLES
 
 PROJECT = "test-project"
 TOPIC = "ai-service-image-labeled"

@@ -1,8 +1,9 @@
-"""An HTTP hop between a push subscription and the function that records every push as it was sent.
+"""A push endpoint for a real push subscription that records every push as it was sent.
 
-The emulator POSTs to the recorder; the recorder keeps the request (headers and body, untouched),
-forwards the same bytes to the function and answers with the function's status, so Pub/Sub sees the
-function's answer (2xx acknowledges, anything else is redelivered) and the test sees the wire format.
+The emulator POSTs to the recorder; the recorder keeps the request (headers and body, untouched) and
+answers it: as a hop in front of the function (`forward_to`), it forwards the same bytes and answers
+with the function's status, so Pub/Sub sees the function's answer (2xx acknowledges, anything else is
+redelivered) and the test sees the wire format; without one, it answers `status` itself.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class Push:
 
 
 class PushRecorder:
-    def __init__(self, forward_to: str) -> None:
+    def __init__(self, forward_to: str | None = None, status: int = 200) -> None:
         self.forward_to = forward_to
+        self.status = status  # what it answers when it forwards nothing
         self._pushes: list[Push] = []
         self._lock = threading.Lock()
         recorder = self
@@ -50,14 +52,15 @@ class PushRecorder:
                 received_at = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {name.lower(): value for name, value in self.headers.items()}
+                status = recorder.status
                 try:
-                    reply = requests.post(
-                        recorder.forward_to,
-                        data=body,
-                        headers={"Content-Type": headers.get("content-type", "")},
-                        timeout=30,
-                    )
-                    status = reply.status_code
+                    if recorder.forward_to is not None:
+                        status = requests.post(
+                            recorder.forward_to,
+                            data=body,
+                            headers={"Content-Type": headers.get("content-type", "")},
+                            timeout=30,
+                        ).status_code
                 except requests.RequestException:
                     status = 502
                 with recorder._lock:

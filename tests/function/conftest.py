@@ -11,11 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
+from bench.fakes.events import binary_event, push_body
+from bench.fakes.pubsub import FakePubSub, Published
+from bench.fakes.vision import FakeVision
+from ops.function_server import FUNCTION_SOURCE
 from tests.fakes.environment import BUCKET, FUNCTION_ENV_NAMES, PROJECT, TOPIC, function_environment
-from tests.fakes.events import binary_event, push_body
-from tests.fakes.function_server import FUNCTION_SOURCE
-from tests.fakes.pubsub import FakePubSub, Published
-from tests.fakes.vision import FakeVision
 
 TOPIC_PATH = f"projects/{PROJECT}/topics/{TOPIC}"
 

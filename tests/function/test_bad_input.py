@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.fakes.events import binary_event, push_body
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeVision
+from bench.fakes.events import binary_event, push_body
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeVision
 from tests.function.conftest import BUCKET, Deliver, log_lines, only_result, results
 
 

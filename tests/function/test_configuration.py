@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeImage, FakeVision
 from labeling.config import Settings
 from labeling.errors import ConfigError
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeImage, FakeVision
 from tests.function.conftest import TOPIC_PATH, Deliver, only_result, uri
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -16,12 +16,12 @@ from flask.testing import FlaskClient
 from google.api_core import grpc_helpers
 from google.auth.credentials import AnonymousCredentials
 
+from bench.fakes.events import push_body
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeVision
 from labeling import clients
 from labeling.clients import CHANNEL_OPTIONS, Lazy, build_publisher, build_vision_client
 from labeling.config import IN_CALL_RETRY_SECONDS, Settings
-from tests.fakes.events import push_body
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeVision
 from tests.function.conftest import Deliver, log_lines, results, uri
 
 

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
 from tests.function.conftest import BUCKET, Deliver, only_result, uri
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import requests
 
-from tests.fakes.events import binary_event, push_body
-from tests.fakes.function_server import FunctionServer
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from bench.fakes.events import binary_event, push_body
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from ops.function_server import FunctionServer
 from tests.function.conftest import TOPIC_PATH, log_lines, uri
 
 

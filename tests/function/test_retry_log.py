@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeImage, FakeVision
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeImage, FakeVision
 from tests.function.conftest import Deliver, log_lines, uri
 
 

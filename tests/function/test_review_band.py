@@ -10,13 +10,13 @@ import requests
 from flask import Flask
 from google.cloud import vision_v1
 
+from bench.fakes.events import push_body
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
 from labeling.config import Settings
 from labeling.errors import ConfigError
+from ops.function_server import FunctionServer
 from tests.fakes.contracts import IMAGE_LABELED, problems
-from tests.fakes.events import push_body
-from tests.fakes.function_server import FunctionServer
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import CAT_LABELS, FakeImage, FakeVision
 from tests.function.conftest import TOPIC_PATH, Deliver, log_lines, only_result, uri
 
 BASE = {"PROJECT_ID": "test-project", "TOPIC_ID": "ai-service-image-labeled", "BUCKET_NAME": "imgs"}

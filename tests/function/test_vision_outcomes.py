@@ -10,8 +10,8 @@ import grpc
 import pytest
 from flask import Flask
 
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeImage, FakeVision
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeImage, FakeVision
 from tests.function.conftest import Deliver, only_result, results, uri
 
 

@@ -57,7 +57,15 @@ def make(tmp_path: Path) -> Make:
             for key, value in os.environ.items()
             if not key.startswith(("PULUMI_", "MAKE")) and key != "MFLAGS"
         }
-        env.update(FAKE_CLI_LOG=str(log), **(environment or {}))
+        # Application-default credentials, as a deploy has them (tests/test_makefile.py checks
+        # what make says without them).
+        credentials = tmp_path / "credentials.json"
+        credentials.write_text("{}")
+        env.update(
+            FAKE_CLI_LOG=str(log),
+            GOOGLE_APPLICATION_CREDENTIALS=str(credentials),
+            **(environment or {}),
+        )
         completed = subprocess.run(
             [
                 str(MAKE),

@@ -1,10 +1,10 @@
 """The whole loop offline: smoke -> storage emulator + new-image topic -> the real function -> results.
 
 - Storage: a real `gcp-storage-emulator` server on loopback (STORAGE_EMULATOR_HOST).
-- Pub/Sub: tests/fakes/pubsub.py (PUBSUB_EMULATOR_HOST), with the stack's topics and subscriptions.
+- Pub/Sub: bench/fakes/pubsub.py (PUBSUB_EMULATOR_HOST), with the stack's topics and subscriptions.
 - The AI-Service: `Delivery`, a thread standing in for our push subscription, pulls new-image messages
   and POSTs them as raw push bodies to the real function (functions-framework test client); the
-  function asks tests/fakes/vision.py and publishes its result to the labeled topic.
+  function asks bench/fakes/vision.py and publishes its result to the labeled topic.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from google.cloud.pubsub_v1 import SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 from google.pubsub_v1 import types as pubsub_types
 
+from bench.fakes.events import push_body
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from ops.function_server import FUNCTION_SOURCE
+from ops.processes import free_port
 from tests.fakes.environment import FUNCTION_ENV_NAMES, function_environment
-from tests.fakes.events import push_body
-from tests.fakes.function_server import FUNCTION_SOURCE, free_port
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from tests.fakes.redelivery import ACK_STATUSES
 
 PROJECT = "smoke-project"
 BUCKET = "smoke-images"
@@ -157,7 +159,7 @@ class Delivery:
             reply = self.function.post("/", json=push_body(data, message.message_id))
             statuses.append(reply.status_code)
         self.delivered.append(path)
-        if all(200 <= status < 300 for status in statuses):
+        if all(status in ACK_STATUSES for status in statuses):
             self.subscriber.acknowledge(
                 request={"subscription": PUSH_SUBSCRIPTION, "ack_ids": [ack_id]}
             )

@@ -18,6 +18,8 @@ import pytest
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
 from ops import local
+from ops.emulators import emulator_environment
+from ops.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "ops" / "samples"
@@ -203,7 +205,7 @@ def test_the_seed_is_uploaded_under_its_names_with_its_real_content_type(
         stack.start()
         started = new_children(before)
         report = local.run_seed(stack, timeout=60)
-        with local.emulator_environment(stack.pubsub_host, stack.storage_url):
+        with emulator_environment(pubsub=stack.pubsub_host, storage=stack.storage_url):
             storage = StorageClient(project=stack.project)
         stored = {
             blob.name: (blob.content_type, blob.download_as_bytes())
@@ -255,9 +257,9 @@ def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
         started = children_of(serving.pid)
         assert len(started) >= 4, started
         if stop_signal == signal.SIGINT:
-            mine = tmp_path / "my-bike.png"
+            mine = tmp_path / "my bike.png"  # a name the printed command must quote
             shutil.copy(SAMPLES / "bicycle.png", mine)
-            commands = [["upload", str(mine)], ["publish", "3", "my-bike.png"]]
+            commands = [["upload", str(mine)], ["publish", "3", "my bike.png"]]
             outputs = [
                 subprocess.run(
                     [sys.executable, "-m", "ops.local", *command],
@@ -271,15 +273,15 @@ def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
                 for command in commands
             ]
             assert [completed.returncode for completed in outputs] == [0, 0], outputs
-            assert "gs://ai-service-local-ai-service-images/my-bike.png (image/png)" in (
+            assert "gs://ai-service-local-ai-service-images/my bike.png (image/png)" in (
                 outputs[0].stdout
             )
-            assert f"now: {local.python_command()} -m ops.local publish <id> my-bike.png" in (
+            assert f"now: {local.python_command()} -m ops.local publish <id> 'my bike.png'" in (
                 outputs[0].stdout
             )
-            assert row(outputs[1].stdout, "my-bike.png")[:4] == [
+            assert row(outputs[1].stdout, "my bike.png")[:4] == [
                 "3",
-                "my-bike.png",
+                "my bike.png",
                 "labeled",
                 "accepted",
             ]
@@ -376,40 +378,6 @@ def test_without_the_vision_emulator_the_default_says_how_to_run_with_the_stand_
     assert new_children(before) == {}, "nothing was started"
 
 
-def test_a_taken_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        exit_code = local.main(["--vision", "stand-in", "--function-port", str(port)])
-
-    assert exit_code == local.USAGE_ERROR
-    assert error_line(capsys) == (
-        f"local ERROR: port {port} on 127.0.0.1 is taken (--function-port): choose another, or "
-        "leave it out for a free one"
-    )
-
-
-def test_the_same_port_given_twice_is_a_usage_error_before_anything_starts(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    before = children_of(os.getpid())
-    started = time.monotonic()
-    port = local.free_port("127.0.0.1")
-
-    exit_code = local.main(
-        ["--vision", "stand-in", "--pubsub-port", str(port), "--storage-port", str(port)]
-    )
-
-    assert exit_code == local.USAGE_ERROR
-    assert error_line(capsys) == (
-        f"local ERROR: port {port} is given twice (--pubsub-port and --storage-port): each "
-        "process needs a port of its own"
-    )
-    assert time.monotonic() - started < 10, "refused up front, not after a start-up timeout"
-    assert new_children(before) == {}
-
-
 def test_no_pubsub_emulator_installed_is_a_usage_error_naming_what_to_install(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -442,6 +410,24 @@ def test_uploading_a_missing_file_is_a_usage_error(
     assert error_line(capsys) == f"local ERROR: image not found: {tmp_path / 'nope.jpg'}"
 
 
+def test_uploading_a_folder_says_it_is_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert local.main(["upload", str(tmp_path)]) == local.USAGE_ERROR
+    assert error_line(capsys) == f"local ERROR: {tmp_path} is a folder: give one image file"
+
+
+def test_publish_help_describes_every_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        local.main(["publish", "--help"])
+
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    for argument in ("id", "path", "--timeout"):
+        [line] = [line for line in shown.splitlines() if line.strip().startswith(argument)]
+        assert len(line.split()) > 1 + (argument == "--timeout"), f"{argument} has no description"
+
+
 def test_publishing_without_a_serving_stack_says_how_to_start_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -456,8 +442,8 @@ def write_state(path: Path, **changes: object) -> None:
         "pid": os.getpid(),  # alive, as a SIGKILLed run's pid may be (reused) or not
         "project": local.LOCAL_PROJECT,
         "bucket": "ai-service-local-ai-service-images",
-        "pubsub_host": f"127.0.0.1:{local.free_port('127.0.0.1')}",  # nothing listens
-        "storage_url": f"http://127.0.0.1:{local.free_port('127.0.0.1')}",
+        "pubsub_host": f"127.0.0.1:{free_port()}",  # nothing listens
+        "storage_url": f"http://127.0.0.1:{free_port()}",
         "new_image_topic": "user-service-new-image",
         "results_subscription": "user-service-image-labeled",
         **changes,

@@ -15,10 +15,10 @@ import pytest
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import BICYCLE_LABELS, FakeImage, FakeVision
 from ops import make_samples, smoke
-from tests.fakes.pubsub import FakePubSub
 from tests.fakes.stack_cli import run_stack_target
-from tests.fakes.vision import BICYCLE_LABELS, FakeImage, FakeVision
 from tests.ops.conftest import (
     BUCKET,
     LABELED_TOPIC,
@@ -52,9 +52,7 @@ class Run:
 
     @property
     def run_id(self) -> str:
-        found = re.search(r"^smoke run (\S+):", self.output, re.MULTILINE)
-        assert found, f"no run id in the output:\n{self.output}"
-        return found.group(1)
+        return run_id(self.output)
 
     def row(self, file_name: str) -> list[str]:
         """The table row of one image, split into its columns."""
@@ -62,6 +60,12 @@ class Run:
             if f"/{file_name} " in line and line.startswith("smoke-"):
                 return re.split(r"\s{2,}", line.strip())
         raise AssertionError(f"no table row for {file_name}:\n{self.output}")
+
+
+def run_id(output: str) -> str:
+    found = re.search(r"^smoke run (\S+):", output, re.MULTILINE)
+    assert found, f"no run id in the output:\n{output}"
+    return found.group(1)
 
 
 def smoke_output(capsys: pytest.CaptureFixture[str]) -> str:
@@ -355,15 +359,6 @@ def test_short_names_and_full_paths_resolve_to_the_same_target() -> None:
     assert smoke.resource_path("p", "topics", "projects/q/topics/t") == "projects/q/topics/t"
 
 
-def test_output_names_are_the_ones_the_stack_exports() -> None:
-    exported = (ROOT / "infra" / "composition.py").read_text(encoding="utf-8")
-    for output_name in smoke.OUTPUT_NAMES.values():
-        assert f'"{output_name}":' in exported, f"infra does not export {output_name!r}"
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for output_name in smoke.OUTPUT_NAMES.values():
-        assert f"output {output_name})" in makefile, f"make smoke does not pass {output_name!r}"
-
-
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 def test_make_smoke_passes_the_stack_outputs_to_the_tool(
     delivery: Delivery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -391,12 +386,25 @@ def test_make_smoke_passes_the_stack_outputs_to_the_tool(
     output = run.output
     assert run.returncode == 0, output
     assert "stack output --json --stack qa" in run.pulumi_calls
-    assert (
-        f"-m ops.smoke --project {PROJECT} --bucket {BUCKET} --topic user-service-new-image "
-        "--subscription user-service-image-labeled --timeout 10 --poll-interval 0.02 "
-        f"{SAMPLES / 'bicycle.png'}"
-    ) in output
+    assert f"smoke run {run_id(output)}: 1 image(s) -> gs://{BUCKET}/smoke/" in output
+    assert f"publishing to {NEW_IMAGE_TOPIC}, reading {RESULTS_SUBSCRIPTION}" in output
     assert "smoke PASS: 1/1 labeled" in output
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_make_smoke_names_a_missing_stack_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = {"project": PROJECT, "newImageTopic": "t", "userServiceSubscription": "s"}
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
+
+    run = run_stack_target("smoke", outputs, tmp_path, {}, timeout=60)
+
+    assert run.returncode != 0
+    assert (
+        "smoke ERROR: the stack has no output 'imagesBucket' (read from stdin): "
+        "run make deploy first, or give --bucket"
+    ) in run.output
 
 
 # -- the sample images ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from google.cloud.storage import Client as StorageClient  # type: ignore[import-
 from google.cloud.vision_v1.services.image_annotator.transports import ImageAnnotatorGrpcTransport
 
 from ops import vision_stand_in
-from ops.emulators import free_port
+from ops.processes import free_port
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ops" / "samples"
 BUCKET = "stand-in-images"

@@ -16,12 +16,12 @@ import pytest
 from flask import Flask
 from functions_framework import create_app
 
+from bench.fakes.events import binary_event, push_body
+from bench.fakes.grpc_server import Faults
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeVision
+from ops.function_server import FUNCTION_SOURCE
 from tests.fakes.environment import FUNCTION_ENV_NAMES, PROJECT, function_environment
-from tests.fakes.events import binary_event, push_body
-from tests.fakes.function_server import FUNCTION_SOURCE
-from tests.fakes.grpc_server import Faults
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeVision
 from tests.function.conftest import TOPIC_PATH
 
 SHAPES = ("push", "cloudevent")

@@ -14,6 +14,8 @@ import pytest
 from google.cloud import vision_v1
 from google.pubsub_v1 import types as pubsub_types
 
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeImage
 from tests.fakes.contracts import (
     IMAGE_LABELED,
     NEW_IMAGE,
@@ -22,8 +24,6 @@ from tests.fakes.contracts import (
     schema,
     validator,
 )
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision import FakeImage
 from tests.function.conftest import TOPIC_PATH, uri
 from tests.reliability.conftest import event, running_stack
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.vision import CAT_LABELS, FakeImage
+from bench.fakes.vision import CAT_LABELS, FakeImage
 from tests.function.conftest import uri
 from tests.reliability.conftest import SHAPES, Stack, event, running_stack
 from tests.reliability.workload import without_processed_at

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.grpc_server import Faults
+from bench.fakes.grpc_server import Faults
+from bench.fakes.vision import FakeImage
 from tests.fakes.redelivery import ACK_STATUSES, DEFAULT_MAX_DELIVERY_ATTEMPTS, Redeliverer
-from tests.fakes.vision import FakeImage
 from tests.function.conftest import BUCKET, uri
 from tests.reliability.conftest import Event, Stack, event, running_stack
 from tests.reliability.workload import check_terminal_results, events, make_cases, register_images

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fakes.events import PUBSUB_EVENT_TYPE, binary_event, push_body
-from tests.fakes.vision import FakeImage
+from bench.fakes.events import PUBSUB_EVENT_TYPE, binary_event, push_body
+from bench.fakes.vision import FakeImage
 from tests.function.conftest import BUCKET, log_lines, uri
 from tests.reliability.conftest import Stack, running_stack
 

@@ -5,7 +5,6 @@ the right result, and the worker process leaks no threads, sockets or memory."""
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.fakes.grpc_server import Faults
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import FakeVision
+from bench.processes import children, status_bytes
+from ops.function_server import FunctionServer
 from tests.fakes.environment import function_environment
-from tests.fakes.function_server import FunctionServer
-from tests.fakes.grpc_server import Faults
-from tests.fakes.pubsub import FakePubSub
 from tests.fakes.redelivery import ACK_STATUSES, Redeliverer, RedeliveryReport
-from tests.fakes.vision import FakeVision
 from tests.function.conftest import TOPIC_PATH, log_lines
 from tests.reliability.conftest import Event
 from tests.reliability.workload import check_terminal_results, events, make_cases, register_images
@@ -54,13 +54,6 @@ class Usage:
         )
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
 def usage(pid: int) -> Usage:
     """What the process holds now, from /proc: threads (tasks), open sockets, resident memory."""
     sockets = 0
@@ -69,11 +62,8 @@ def usage(pid: int) -> Usage:
             sockets += os.readlink(fd).startswith("socket:")
         except FileNotFoundError:  # closed while we looked
             continue
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss = re.search(r"VmRSS:\s+(\d+) kB", status)
-    assert rss, status
     threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
-    return Usage(threads, sockets, int(rss.group(1)) * 1024)
+    return Usage(threads, sockets, status_bytes(pid, "VmRSS"))
 
 
 def settled_usage(pid: int, quiet_seconds: float = 2.5, limit_seconds: float = 10.0) -> Usage:

@@ -31,14 +31,13 @@ import requests
 from google.api_core import exceptions as api_exceptions
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
-from ops.emulators import PubSubEmulator
-from tests.fakes.emulator import emulator_clients
+from bench.fakes.grpc_server import GrpcFakeServer
+from bench.fakes.pubsub import FakePubSub
+from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from ops.emulators import PubSubEmulator, pubsub_clients
+from ops.function_server import FunctionServer
 from tests.fakes.environment import TOPIC, function_environment
-from tests.fakes.function_server import FunctionServer
-from tests.fakes.grpc_server import GrpcFakeServer
-from tests.fakes.pubsub import FakePubSub
 from tests.fakes.redelivery import ACK_STATUSES, Redeliverer
-from tests.fakes.vision import CAT_LABELS, FakeImage, FakeVision
 from tests.function.conftest import TOPIC_PATH, uri
 from tests.reliability.conftest import SHAPES, Event, Stack, event, running_stack
 from tests.reliability.workload import Case, Expected, check_terminal_results, without_processed_at
@@ -372,7 +371,7 @@ def emulator_stack(
     private_pubsub_emulator: PubSubEmulator, emulator_project: str
 ) -> Iterator[EmulatorStack]:
     vision = FakeVision()
-    publisher, subscriber = emulator_clients(private_pubsub_emulator.host)
+    publisher, subscriber = pubsub_clients(private_pubsub_emulator.host)
     result_topic = ResultTopic(publisher, subscriber, publisher.topic_path(emulator_project, TOPIC))
     with ExitStack() as stack:
         stack.enter_context(vision.server())

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.vision import CAT_LABELS, FakeImage, FakeVision
+from bench.fakes.vision import CAT_LABELS, FakeImage, FakeVision
 from tests.function.conftest import uri
 from tests.reliability.conftest import SHAPES, Event, event
 

@@ -19,8 +19,14 @@ from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from ops.emulators import EmulatorError, FirestoreEmulator, PubSubEmulator, free_port
-from tests.fakes.emulator import SKIP_VARIABLE, emulator_clients
+from ops.emulators import (
+    EmulatorError,
+    FirestoreEmulator,
+    PubSubEmulator,
+    free_port,
+    pubsub_clients,
+)
+from tests.fakes.emulator import SKIP_VARIABLE
 from tests.user_service.harness import Topics, envelope
 from user_service.local.server import local_environment
 from user_service.local.storage_gateway import StorageGateway
@@ -76,7 +82,7 @@ def bucket(storage_gateway: StorageGateway) -> storage.Bucket:
 
 @pytest.fixture
 def topics(pubsub_emulator: PubSubEmulator, emulator_project: str) -> Iterator[Topics]:
-    publisher, subscriber = emulator_clients(pubsub_emulator.host)
+    publisher, subscriber = pubsub_clients(pubsub_emulator.host)
     try:
         yield Topics(emulator_project, publisher, subscriber)
     finally:

@@ -22,8 +22,7 @@ import pytest
 from google.cloud import storage
 from playwright.sync_api import BrowserContext, Page, expect
 
-from ops.emulators import FirestoreEmulator, PubSubEmulator
-from tests.fakes.emulator import emulator_clients
+from ops.emulators import FirestoreEmulator, PubSubEmulator, pubsub_clients
 from tests.user_service.browser import browser
 from tests.user_service.conftest import BUCKET
 from tests.user_service.harness import Topics, result
@@ -90,7 +89,7 @@ def screen(
     environment = local_environment(
         project, BUCKET, firestore_emulator.host, pubsub_emulator.host, storage_gateway.url
     )
-    publisher, subscriber = emulator_clients(pubsub_emulator.host)
+    publisher, subscriber = pubsub_clients(pubsub_emulator.host)
     topics = Topics(project, publisher, subscriber)
     try:
         with UserServiceServer(environment) as service:

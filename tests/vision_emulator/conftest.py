@@ -21,8 +21,9 @@ from google.cloud.storage import Client as StorageClient  # type: ignore[import-
 
 from labeling.clients import build_vision_client
 from labeling.config import Settings
-from tests.fakes.function_server import free_port
-from tests.fakes.vision_emulator import ROOT, EmulatorProcess
+from ops import ROOT
+from ops.emulators import VisionEmulator
+from ops.processes import free_port
 
 BUCKET = "emulator-images"
 PROJECT = "emulator-project"
@@ -119,13 +120,13 @@ def bucket(storage_host: str) -> object:
 
 
 @pytest.fixture(scope="session")
-def emulator(storage_host: str) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(storage_host) as process:
+def emulator(storage_host: str) -> Iterator[VisionEmulator]:
+    with VisionEmulator(storage_host) as process:
         yield process
 
 
 @pytest.fixture(scope="session")
-def settings(emulator: EmulatorProcess) -> Settings:
+def settings(emulator: VisionEmulator) -> Settings:
     """The function's settings with every default (TARGET_LABELS, MIN_SCORE, ...), at the emulator."""
     return Settings(
         project_id=PROJECT,

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.vision_emulator import MODEL_DIR, READY, ROOT, EmulatorProcess
+from ops import ROOT
+from ops.emulators import VISION_READY, VisionEmulator
 from vision_emulator import install
-from vision_emulator.artifact import DETECTOR_FILE, LABEL_MAP_FILE, TARBALL_NAME
+from vision_emulator.artifact import DEFAULT_MODEL_DIR, DETECTOR_FILE, LABEL_MAP_FILE, TARBALL_NAME
 
 TARBALL = ROOT / ".cache" / "vision-model" / TARBALL_NAME
 # A storage emulator address that these tests never read from (port 9 is "discard").
@@ -47,9 +48,9 @@ def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_it_prints_one_readiness_line_serves_and_stops_cleanly_on_sigterm() -> None:
-    emulator = EmulatorProcess(UNUSED_STORAGE).start()
+    emulator = VisionEmulator(UNUSED_STORAGE).start()
     try:
-        assert READY.fullmatch(emulator.ready_line)
+        assert VISION_READY.fullmatch(emulator.ready_line)
         assert emulator.ready_line == f"Vision emulator listening on 127.0.0.1:{emulator.port}"
         with socket.create_connection(("127.0.0.1", emulator.port), timeout=5):
             pass
@@ -57,8 +58,8 @@ def test_it_prints_one_readiness_line_serves_and_stops_cleanly_on_sigterm() -> N
         code = emulator.stop()
     assert code == 0
     assert emulator.process is not None
-    assert '"message": "serving"' in emulator.log()
-    assert '"message": "stopped"' in emulator.log()
+    assert '"message": "serving"' in emulator.output()
+    assert '"message": "stopped"' in emulator.output()
 
 
 def test_a_missing_model_exits_2_with_one_line_naming_the_install_step(tmp_path: Path) -> None:
@@ -72,7 +73,9 @@ def test_a_missing_model_exits_2_with_one_line_naming_the_install_step(tmp_path:
 
 def test_a_model_file_that_is_not_the_pinned_one_exits_2(tmp_path: Path) -> None:
     for packed in (LABEL_MAP_FILE, DETECTOR_FILE):
-        (tmp_path / packed.file_name).write_bytes((MODEL_DIR / packed.file_name).read_bytes())
+        (tmp_path / packed.file_name).write_bytes(
+            (DEFAULT_MODEL_DIR / packed.file_name).read_bytes()
+        )
     detector = tmp_path / DETECTOR_FILE.file_name
     damaged = bytearray(detector.read_bytes())
     damaged[1000] ^= 0xFF
@@ -131,7 +134,7 @@ def test_install_writes_the_pinned_files_from_the_pinned_tarball(tmp_path: Path)
     for packed in (LABEL_MAP_FILE, DETECTOR_FILE):
         data = (tmp_path / packed.file_name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == packed.sha256
-        assert data == (MODEL_DIR / packed.file_name).read_bytes()
+        assert data == (DEFAULT_MODEL_DIR / packed.file_name).read_bytes()
 
 
 def test_install_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from labeling.clients import build_vision_client
 from labeling.config import Settings
 from labeling.errors import ImageFailed
 from labeling.vision import VisionLabeler
-from tests.fakes.function_server import free_port
-from tests.fakes.vision_emulator import EmulatorProcess
+from ops.emulators import VisionEmulator
+from ops.processes import free_port
 from tests.vision_emulator.conftest import BUCKET, LABELS, annotate, gcs_image, photo
 from vision_emulator.images import ImageError, check_pixels, decode
 
@@ -130,7 +130,7 @@ def test_one_bad_image_does_not_spoil_the_rest_of_the_batch(
 
 
 def test_a_feature_the_model_cannot_answer_is_left_out_never_invented_nor_failing_the_image(
-    client: vision_v1.ImageAnnotatorClient, emulator: EmulatorProcess
+    client: vision_v1.ImageAnnotatorClient, emulator: VisionEmulator
 ) -> None:
     response = annotate(
         client,
@@ -145,7 +145,7 @@ def test_a_feature_the_model_cannot_answer_is_left_out_never_invented_nor_failin
         client, gcs_image(photo("dog.jpg").uri), LABELS, (vision_v1.Feature.Type.FACE_DETECTION, 0)
     )
     assert again.error.code == 0
-    logged = [line for line in emulator.log().splitlines() if "FACE_DETECTION" in line]
+    logged = [line for line in emulator.output().splitlines() if "FACE_DETECTION" in line]
     assert len(logged) == 1, "said once, not per request"
     assert json.loads(logged[0])["severity"] == "WARNING"
 
@@ -213,7 +213,7 @@ def test_object_names_are_escaped_when_read_from_storage(
 
 
 def test_an_unreachable_storage_emulator_is_unavailable_not_the_images_fault() -> None:
-    with EmulatorProcess(f"http://127.0.0.1:{free_port()}") as emulator:
+    with VisionEmulator(f"http://127.0.0.1:{free_port()}") as emulator:
         client = build_vision_client(
             Settings(
                 project_id="p", topic_id="t", bucket_name="b", vision_emulator_host=emulator.host
@@ -265,7 +265,7 @@ def memory_kib(pid: int, field: str) -> int:
 
 @pytest.mark.parametrize("image_format", ["PNG", "GIF"])
 def test_decompression_bombs_are_refused_from_their_header_fast_and_in_flat_memory(
-    client: vision_v1.ImageAnnotatorClient, emulator: EmulatorProcess, image_format: str
+    client: vision_v1.ImageAnnotatorClient, emulator: VisionEmulator, image_format: str
 ) -> None:
     """Issue 17 (finding 10) and issue 16: 30000 x 30000 = 900 M pixels would take 0.9 to 2.7 GB
     decoded; eight at once are refused by what they declare, saying it, and memory stays flat."""

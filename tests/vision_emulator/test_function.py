@@ -10,11 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
+from bench.fakes.events import push_body
+from bench.fakes.pubsub import FakePubSub
+from ops.emulators import VisionEmulator
+from ops.function_server import FUNCTION_SOURCE
 from tests.fakes.environment import FUNCTION_ENV_NAMES, TOPIC, function_environment
-from tests.fakes.events import push_body
-from tests.fakes.function_server import FUNCTION_SOURCE
-from tests.fakes.pubsub import FakePubSub
-from tests.fakes.vision_emulator import EmulatorProcess
 from tests.vision_emulator.conftest import BUCKET, PHOTOS, PROJECT
 
 TOPIC_PATH = f"projects/{PROJECT}/topics/{TOPIC}"
@@ -29,7 +29,7 @@ def pubsub() -> Iterator[FakePubSub]:
 
 @pytest.fixture
 def function(
-    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorProcess, pubsub: FakePubSub
+    monkeypatch: pytest.MonkeyPatch, emulator: VisionEmulator, pubsub: FakePubSub
 ) -> FlaskClient:
     for name in FUNCTION_ENV_NAMES:
         monkeypatch.delenv(name, raising=False)

@@ -88,7 +88,7 @@ class UserServiceServer:
         return f"{self.url}{RESULTS_PATH}?token={self.env['LOCAL_PUSH_TOKEN']}"
 
     def start(self, timeout: float = 60.0) -> Self:
-        self._child.launch().wait_ready(timeout)
+        self._child.start(timeout)
         return self
 
     def output(self) -> str:

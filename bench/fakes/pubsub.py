@@ -19,7 +19,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from google.pubsub_v1 import types as pubsub_types
 
-from tests.fakes.grpc_server import Faults, GrpcFakeServer, Method, apply_faults
+from bench.fakes.grpc_server import Faults, GrpcFakeServer, Method, apply_faults
 
 PUBLISHER = "google.pubsub.v1.Publisher"
 SUBSCRIBER = "google.pubsub.v1.Subscriber"

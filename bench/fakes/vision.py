@@ -16,8 +16,8 @@ import grpc
 from google.cloud import vision_v1
 from google.rpc import status_pb2
 
+from bench.fakes.grpc_server import Faults, GrpcFakeServer, Method, apply_faults
 from bench.overload import TokenBucket
-from tests.fakes.grpc_server import Faults, GrpcFakeServer, Method, apply_faults
 
 SERVICE = "google.cloud.vision.v1.ImageAnnotator"
 

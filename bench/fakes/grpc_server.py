@@ -85,11 +85,6 @@ class Faults:
         with self._lock:
             self._outage = None
 
-    @property
-    def in_outage(self) -> bool:
-        with self._lock:
-            return self._outage is not None and time.monotonic() < self._outage[0]
-
     def decide(self) -> tuple[grpc.StatusCode | None, float]:
         """The fault for one call: (status code to fail with or None, seconds to wait first)."""
         with self._lock:
