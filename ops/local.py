@@ -124,9 +124,11 @@ def vision_emulator_installed() -> bool:
 # -- what the stack declares, for this machine -------------------------------------------------
 
 
-def local_settings(values: Mapping[str, str | None] | None = None) -> Settings:
+def local_settings(
+    values: Mapping[str, str | None] | None = None, project: str = LOCAL_PROJECT
+) -> Settings:
     """The stack's settings with its defaults (or `values`), for a project that exists nowhere."""
-    return load_settings(LOCAL_PROJECT, None, dict(values or {}), stack="local")
+    return load_settings(project, None, dict(values or {}), stack="local")
 
 
 def function_environment(settings: Settings, vision_host: str, pubsub_host: str) -> dict[str, str]:
@@ -254,14 +256,30 @@ class LocalStack:
     """The emulators, the function and the User-Service, each on a free port, started together and
     stopped together."""
 
-    def __init__(self, settings: Settings, vision: str = VISION_EMULATOR) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        vision: str = VISION_EMULATOR,
+        *,
+        pubsub: PubSubEmulator | None = None,
+        firestore: FirestoreEmulator | None = None,
+        user_service_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """`pubsub` and `firestore`: emulators already running (the tests' shared ones, each test
+        in a project of its own), neither started nor stopped here; `user_service_environment`
+        overrides the User-Service's variables (e.g. VERDICT_DEADLINE_SECONDS)."""
         self.settings = settings
         self.declared = topology(settings)
         self.vision_kind = vision
         self.project = settings.project
         self.bucket = settings.buckets.images
-        self.pubsub = PubSubEmulator(HOST)
-        self.firestore = FirestoreEmulator(HOST)
+        self.pubsub = pubsub or PubSubEmulator(HOST)
+        self.firestore = firestore or FirestoreEmulator(HOST)
+        self.own_emulators: list[PubSubEmulator] = [
+            emulator
+            for emulator, given in ((self.pubsub, pubsub), (self.firestore, firestore))
+            if given is None
+        ]
         storage_port = free_port()
         self.storage_url = f"http://{HOST}:{storage_port}"
         self.storage = ChildProcess(
@@ -290,7 +308,12 @@ class LocalStack:
         self.gateway: StorageGateway | None = None  # an in-process server, made in start()
         self.user_service = UserServiceServer(
             local_environment(
-                self.project, self.bucket, self.firestore.host, self.pubsub.host, self.gateway_url
+                self.project,
+                self.bucket,
+                self.firestore.host,
+                self.pubsub.host,
+                self.gateway_url,
+                **(user_service_environment or {}),
             )
         )
 
@@ -322,15 +345,15 @@ class LocalStack:
         Each child is recorded before it is launched, so stop() reaches it whatever moment a
         Ctrl-C or SIGTERM interrupts the start-up.
         """
-        self.pubsub.launch()
-        self.firestore.launch()
+        for emulator in self.own_emulators:
+            emulator.launch()
         for child in self.children():
             child.launch()
         self.gateway = StorageGateway(
             self.storage_url, [self.user_service.url], port=self.gateway_port
         ).start()
-        self.pubsub.wait_ready(timeout)
-        self.firestore.wait_ready(timeout)
+        for emulator in self.own_emulators:
+            emulator.wait_ready(timeout)
         for child in self.children():
             child.wait_ready(timeout)
         publisher, subscriber = pubsub_clients(self.pubsub_host)
@@ -366,7 +389,9 @@ class LocalStack:
         if self.gateway is not None:
             with contextlib.suppress(Exception):
                 self.gateway.stop()
-        for emulator in (self.storage, self.firestore, self.pubsub):
+        with contextlib.suppress(Exception):
+            self.storage.close()
+        for emulator in reversed(self.own_emulators):
             with contextlib.suppress(Exception):
                 emulator.close()
 
