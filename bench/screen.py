@@ -8,11 +8,12 @@ one at a time, as a person would: each is uploaded, checked, labeled and shown. 
 MutationObserver timestamps each state the card shows; the entry's own times (announced_at,
 completed_at, from the API) split the total into:
 
-- upload: choosing to "Checking..." (POST /api/uploads, the PUT to storage, POST .../done, which
-  checks the object and publishes the announcement);
+- upload: choosing to announced (POST /api/uploads, the PUT to storage, POST .../done, which
+  checks the object and publishes the announcement; the entry's announced_at);
 - labeling: announced to completed, server side (push to the function, Vision, the result published,
   pushed to the User-Service and applied in a Firestore transaction);
-- shown: completed to the verdict on screen (the screen reads the entry every 700 ms).
+- shown: completed to the verdict on screen (the screen reads the entry every 200 ms for 5 s after
+  the announcement, then every 700 ms).
 
 The same run measures the same flow on a second stack whose Vision is the stand-in (no model): the
 floor, so the ratio and the difference in labeling are what the Vision emulator costs. The first
@@ -127,13 +128,12 @@ def one_upload(page: Page, index: int, photo: Path, expected: str) -> Upload:
         _epoch_ms(entry.get("announced_at")),
         _epoch_ms(entry.get("completed_at")),
     )
-    checking = states.get("pending")
     return Upload(
         photo=photo.name,
         expected=expected,
         state=state,
         total_ms=states[state] - chosen,
-        upload_ms=None if checking is None else checking - chosen,
+        upload_ms=None if announced is None else announced - chosen,
         labeling_ms=None if announced is None or completed is None else completed - announced,
         shown_ms=None if completed is None else states[state] - completed,
     )
