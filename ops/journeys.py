@@ -80,13 +80,18 @@ def top_labels(entry: dict[str, Any]) -> str:
     )
 
 
+def failure(entry: dict[str, Any]) -> str:
+    error = entry.get("error")
+    return f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else ""
+
+
 def row(journey: Journey) -> tuple[str, ...]:
     return (
         journey.upload_id or "-",
         journey.path or "-",
         journey.state,
         SCREEN_VERDICTS.get(journey.state, "-"),
-        top_labels(journey.entry) or journey.error or str(journey.entry.get("message") or ""),
+        top_labels(journey.entry) or journey.error or failure(journey.entry),
         "-" if journey.seconds is None else f"{journey.seconds * 1000:.0f} ms",
     )
 
@@ -142,8 +147,7 @@ def summary(journeys: Sequence[Journey], timeout: float, seconds: float) -> tupl
                 f"TIMEOUT {name} ({journey.upload_id}): {journey.state} after {timeout:g} s"
             )
         elif not journey.passed:
-            error = journey.entry.get("error") or {}
-            why = f" ({error.get('code')}: {error.get('message')})" if error else ""
+            why = f" ({failure(journey.entry)})" if failure(journey.entry) else ""
             lines.append(
                 f"MISMATCH {name}: {journey.state}{why}, expected {journey.expected or 'not failed'}"
             )

@@ -109,6 +109,8 @@ def seed_rows(output: str) -> list[list[str]]:
         cells = re.split(r"\s{2,}", line.strip())
         if not re.fullmatch(r"[0-9a-f]{32}", cells[0]):
             break
+        if len(cells) == len(SEED_HEADER) - 1:  # no top labels (none scored 0.5 or more)
+            cells.insert(4, "")
         rows.append(cells)
     return rows
 
