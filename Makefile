@@ -256,6 +256,12 @@ BENCH_FLAGS ?=
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
+## bench-screen: time from choosing a photo to its verdict on the upload screen, headless chromium on make local's stack (2 min)
+BENCH_SCREEN_FLAGS ?=
+.PHONY: bench-screen
+bench-screen: $(VENV)/.installed vision-model chromium
+	$(BIN)/python -m bench.screen $(BENCH_SCREEN_FLAGS)
+
 ## overload: simulate a burst of 10x the Vision quota and count dead letters (README "Reliability")
 OVERLOAD_FLAGS ?=
 .PHONY: overload
