@@ -15,7 +15,8 @@ from bench import screen
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    os.environ.get("SKIP_EMULATOR_TESTS") == "1", reason="SKIP_EMULATOR_TESTS=1: needs the emulators"
+    os.environ.get("SKIP_EMULATOR_TESTS") == "1",
+    reason="SKIP_EMULATOR_TESTS=1: needs the emulators",
 )
 def test_the_screen_benchmark_measures_each_upload_and_its_parts(tmp_path: Path) -> None:
     report = tmp_path / "screen.json"
