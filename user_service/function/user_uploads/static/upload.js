@@ -80,12 +80,33 @@
     );
   }
 
+  // Each object the AI-Service localized, framed over the photo: its box is in fractions of the
+  // image, so percentages of the photo's frame (which is the image's own size) place it.
+  function frame(objects, photo) {
+    photo.querySelectorAll(".box").forEach((box) => box.remove());
+    for (const item of objects.slice(0, TOP_LABELS)) {
+      if (!item.box) continue;
+      const box = document.createElement("div");
+      box.className = "box";
+      box.title = `${item.name} ${Math.round(item.score * 100)}%`;
+      box.style.left = `${item.box.x * 100}%`;
+      box.style.top = `${item.box.y * 100}%`;
+      box.style.width = `${item.box.width * 100}%`;
+      box.style.height = `${item.box.height * 100}%`;
+      const name = document.createElement("span");
+      name.textContent = item.name;
+      box.append(name);
+      photo.append(box);
+    }
+  }
+
   function render(card, entry) {
     card.dataset.id = entry.id;
     show(card, entry.state, entry.message);
     if (entry.state !== "uploading") card.querySelector("progress").hidden = true;
     fill(entry.labels || [], card.querySelector(".labels"), "description");
     fill(entry.objects || [], card.querySelector(".objects"), "name");
+    frame(entry.objects || [], card.querySelector(".photo"));
   }
 
   // The browser sends the photo straight to Cloud Storage with the signed URL: the service never
