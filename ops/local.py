@@ -48,7 +48,7 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 # The stack's settings and topology are pure (no Pulumi imports): the local run reads the very
 # declaration the stack does.
-from infra.settings import LABELED_TOPIC, Settings, load_settings
+from infra.settings import LABELED_TOPIC, Settings, SettingsError, load_settings
 from infra.topology import (
     DeadLetterPolicy,
     PushToFunction,
@@ -129,6 +129,21 @@ def local_settings(
 ) -> Settings:
     """The stack's settings with its defaults (or `values`), for a project that exists nowhere."""
     return load_settings(project, None, dict(values or {}), stack="local")
+
+
+def config_settings(assignments: Sequence[str] = ()) -> Settings:
+    """local_settings from `KEY=VALUE` assignments of ai-service:* keys (without the namespace);
+    UsageError naming what is wrong."""
+    values: dict[str, str | None] = {}
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--config takes KEY=VALUE (an ai-service:* key), got {assignment!r}")
+        values[key.strip()] = value
+    try:
+        return local_settings(values)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
 
 
 def function_environment(settings: Settings, vision_host: str, pubsub_host: str) -> dict[str, str]:
@@ -497,7 +512,7 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         journeys.seed_images()  # a missing or unreadable sample is bad input, before anything starts
-        stack = LocalStack(local_settings(), arguments.vision).check()
+        stack = LocalStack(config_settings(arguments.config), arguments.vision).check()
     except (UsageError, EmulatorError) as error:
         print(f"local ERROR: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -648,6 +663,14 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="the local Vision emulator (default) or the stand-in that knows only the samples",
     )
     parser.add_argument("--serve", action="store_true", help="keep running after the scenario")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a stack setting, as `pulumi config set ai-service:KEY VALUE` would set it, e.g. "
+        "visionFeatures=LABEL_DETECTION,OBJECT_LOCALIZATION (boxes on the screen); repeatable",
+    )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait for results"
     )

@@ -447,6 +447,32 @@ def test_a_vision_that_does_not_start_stops_everything_else_and_says_why(
     assert new_children(before) == {}, "the emulators and the function were stopped"
 
 
+@pytest.mark.parametrize(
+    ("assignment", "found"),
+    [
+        ("visionFeatures", "--config takes KEY=VALUE"),
+        ("nope=1", "unknown config keys ['nope']"),
+        ("minScore=2", "ai-service:minScore must be"),
+    ],
+)
+def test_a_wrong_config_setting_is_a_usage_error_before_anything_starts(
+    assignment: str, found: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = children_of(os.getpid())
+    assert local.main(["--vision", "stand-in", "--config", assignment]) == local.USAGE_ERROR
+    assert found in error_line(capsys)
+    assert new_children(before) == {}
+
+
+def test_config_settings_reach_what_the_stack_deploys() -> None:
+    settings = local.config_settings(
+        ["visionFeatures=LABEL_DETECTION,OBJECT_LOCALIZATION", "functionConcurrency=4"]
+    )
+    environment = local.function_environment(settings, "127.0.0.1:1", "127.0.0.1:2")
+    assert environment["VISION_FEATURES"] == "LABEL_DETECTION,OBJECT_LOCALIZATION"
+    assert environment["THREADS"] == "4"
+
+
 def test_uploading_a_missing_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
