@@ -375,7 +375,9 @@ class LocalStack:
         try:
             provision(publisher, subscriber, self.project, self.declared, self.function.url)
             dead_letter, subscriptions = user_service_subscriptions()
-            publisher.create_topic(name=f"projects/{self.project}/topics/{dead_letter.name}")
+            publisher.create_topic(
+                name=f"projects/{self.project}/topics/{dead_letter.name}", timeout=30
+            )
             for subscription in subscriptions:
                 subscriber.create_subscription(
                     request=subscription_request(
@@ -435,7 +437,7 @@ class LocalStack:
             "  Topics and subscriptions, from infra/topology.py (the stack's declaration):",
             *describe_topology(self.declared),
             "  and the User-Service's own, from user_service/stack:",
-            *(line for line in describe_topology_lines(subscriptions, "the User-Service")),
+            *describe_topology_lines(subscriptions, "the User-Service"),
         ]
 
     def state(self) -> dict[str, Any]:
