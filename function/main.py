@@ -81,18 +81,19 @@ def _refuse_too_large() -> tuple[str, int]:
     return "", 204
 
 
-def acknowledge_undeliverable(error: HTTPException) -> tuple[str, int]:
-    """functions-framework could not read the request as a CloudEvent or push body (HTTP 400)."""
+def acknowledge_undeliverable(error: HTTPException) -> tuple[str, int] | HTTPException:
+    """functions-framework could not read the request as a CloudEvent or push body: a 400, or a 415
+    when it asked for JSON without a JSON content type (a CloudEvent header on an empty body)."""
+    if error.code is None or error.code >= 500:
+        return error  # what Flask does with an HTTP error that has no handler of its own
     return _drop(f"not a CloudEvent or Pub/Sub push body ({error.name})")
 
 
-def acknowledge_unconvertible(error: Exception) -> tuple[str, int] | HTTPException:
+def acknowledge_unconvertible(error: Exception) -> tuple[str, int]:
     """functions-framework crashed converting a request before `label_image` ran (e.g. a JSON body whose
     "context" is not an object raises TypeError in its background-event conversion): the request's
     fault, dropped like a 400. Errors raised by `label_image` itself (TransientError) are re-raised
     to the framework's crash handler: HTTP 500, redelivered."""
-    if isinstance(error, HTTPException):
-        return error  # what Flask does with an HTTP error that has no handler of its own
     if flask.g.get("label_image_called"):
         raise error
     return _drop(f"functions-framework could not convert it ({type(error).__name__})")
@@ -112,7 +113,7 @@ def _drop(reason: str) -> tuple[str, int]:
     return "", 204
 
 
-functions_framework.errorhandler(400)(acknowledge_undeliverable)
+functions_framework.errorhandler(HTTPException)(acknowledge_undeliverable)
 functions_framework.errorhandler(Exception)(acknowledge_unconvertible)
 if flask.has_app_context():  # functions-framework imports this module inside its app's context
     # https://flask.palletsprojects.com/en/stable/config/#MAX_CONTENT_LENGTH
