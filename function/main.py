@@ -116,6 +116,7 @@ def _drop(reason: str) -> tuple[str, int]:
 functions_framework.errorhandler(HTTPException)(acknowledge_undeliverable)
 functions_framework.errorhandler(Exception)(acknowledge_unconvertible)
 if flask.has_app_context():  # functions-framework imports this module inside its app's context
+    # One byte past the limit, so a cut body shows it was longer (acknowledge_unreadable_body).
     # https://flask.palletsprojects.com/en/stable/config/#MAX_CONTENT_LENGTH
     flask.current_app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES + 1
     flask.current_app.before_request(acknowledge_unreadable_body)

@@ -36,6 +36,9 @@ _TYPE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 # Explicit bidirectional formatting characters: they make a name display as something it is not
 # (CVE-2021-42574). With the controls (category Cc: line breaks, terminal escapes, NUL) they are
 # refused in a string id and an object name alike, the two values a result and its attributes echo.
+# The rest of category Cf is allowed: invisible, but it neither reorders text nor drives a terminal,
+# and real names need some of it (the zero-width joiner in emoji and Indic scripts, tag characters in
+# flags); log lines escape every non-ASCII character anyway.
 _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
@@ -182,7 +185,7 @@ def _check_object_name(name: str) -> None:
         raise BadMessage("INVALID_PATH", "the object name contains a '.' or '..' segment")
 
 
-def refused_character(text: str) -> str | None:
+def _refused_character(text: str) -> str | None:
     """The first character of `text` that no id or object name may hold, if any."""
     for char in text:
         if char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
@@ -191,7 +194,7 @@ def refused_character(text: str) -> str | None:
 
 
 def _check_characters(text: str, code: str, what: str) -> None:
-    char = refused_character(text)
+    char = _refused_character(text)
     if char is not None:
         # The code point, never the character: what was refused is not echoed, even in a log line.
         raise BadMessage(code, f"{what} contains the control character U+{ord(char):04X}")
@@ -203,7 +206,7 @@ def _bounded(value: str) -> str | None:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         return None
-    return value if size <= MAX_ID_BYTES and refused_character(value) is None else None
+    return value if size <= MAX_ID_BYTES and _refused_character(value) is None else None
 
 
 def _describe(value: object) -> str:
