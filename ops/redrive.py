@@ -100,7 +100,7 @@ PATH_CHARS = 256
 DELIVERIES_CHARS = 32  # a number from Pub/Sub
 ERROR_CHARS = 512
 # The listing parses at most this much of a message's data: far more than any valid message (an id and
-# a path of 1,024 bytes each, every character written as a 6-byte JSON escape, make 13 KiB).
+# a path of 1,024 bytes each, every byte written as a 6-byte JSON escape, make about 12 KiB).
 MAX_LISTED_DATA_BYTES = 64 * 1024
 UNREADABLE = "-"  # the listing's `id` and `path` when the data is not a JSON object (or too large)
 _SHORT_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
