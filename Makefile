@@ -380,3 +380,13 @@ redrive: pulumi-prerequisites $(VENV)/.installed
 	@outputs="$$($(PULUMI_RUN) stack output --json --stack "$(STACK)")"; \
 	set -x; \
 	$(BIN)/python -m ops.redrive --outputs-json - $(REDRIVE_FLAGS) <<< "$$outputs"
+
+# ---- Fuzzing the function's parsers at length (make test runs a few hundred examples each) --------
+FUZZ_EXAMPLES ?= 20000
+
+.PHONY: fuzz
+
+## fuzz: the function's message and request parsers, FUZZ_EXAMPLES fresh examples per property
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES="$(FUZZ_EXAMPLES)" $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/function/test_fuzz.py tests/reliability/test_hostile_input.py

@@ -21,6 +21,10 @@ push subscription hands it to the function again.
   `--limit`, a failed republish, every one with `--dry-run`) are released then (ack deadline 0), so
   they are available again at once.
 
+- **Shown, not obeyed.** What the listing and the error lines print of a message (its `id` and `path`,
+  attributes, error text) is escaped and cut to a length (`printable`): a dead letter cannot drive the
+  operator's terminal or forge a row.
+
 The run ends when `--limit` messages moved, or when no new message arrived for `--idle-seconds`.
 Exit status (as ops.smoke): 0 every selected message moved (or nothing to move), 1 some republish
 failed (those stay on the dead-letter subscription), 2 usage or setup error (bad arguments, missing
@@ -35,6 +39,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures as concurrent_futures
 from dataclasses import dataclass, field
@@ -83,6 +88,22 @@ SETUP_ERRORS = (
     api_exceptions.InvalidArgument,
     GoogleAuthError,
 )
+# What redrive prints of a message is the sender's text. Every character of these categories is shown
+# as an escape: controls (Cc: ESC sequences, CR/LF, tab), format characters (Cf, the bidi controls of
+# CVE-2021-42574 among them), surrogates (Cs, which json.loads makes of a lone "\ud800" and which
+# cannot be printed), private-use and unassigned (Co, Cn) and the line and paragraph separators (Zl, Zp,
+# which str.splitlines breaks on). Each printed field is cut to its limit.
+ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+MESSAGE_ID_CHARS = 64  # Pub/Sub's message ids are about 16 digits
+IMAGE_ID_CHARS = 128  # a UUID is 36; the function accepts ids up to 1,024 bytes
+PATH_CHARS = 256
+DELIVERIES_CHARS = 32  # a number from Pub/Sub
+ERROR_CHARS = 512
+# The listing parses at most this much of a message's data: far more than any valid message (an id and
+# a path of 1,024 bytes each, every byte written as a 6-byte JSON escape, make about 12 KiB).
+MAX_LISTED_DATA_BYTES = 64 * 1024
+UNREADABLE = "-"  # the listing's `id` and `path` when the data is not a JSON object (or too large)
+_SHORT_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -118,6 +139,53 @@ def format_age(seconds: float) -> str:
     return f"{secs}s"
 
 
+def _escape(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if unicodedata.category(char) not in ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _cut_marker(cut: int) -> str:
+    return f"...[+{cut} chars]"
+
+
+def printable(text: str, limit: int) -> str:
+    """`text` safe to print on one line: each character of ESCAPED_CATEGORIES as a Python escape
+    (`\\x1b`, `\\u202e`; `\\t`, `\\n`, `\\r`; a backslash doubled, so every escape is unambiguous),
+    at most `limit` characters, a cut marked `...[+N chars]` (N characters of `text` not shown)."""
+    pieces: list[str] = []  # one per character of text
+    size = 0
+    for char in text:  # stops past `limit` characters: a 1 MB path costs no more than a short one
+        piece = _escape(char)
+        if size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    else:
+        return "".join(pieces)
+    while pieces and size + len(_cut_marker(len(text) - len(pieces))) > limit:
+        size -= len(pieces.pop())  # make room for the marker
+    return ("".join(pieces) + _cut_marker(len(text) - len(pieces)))[:limit]
+
+
+def _listed_value(value: object, limit: int) -> str:
+    """A field of the message for the listing: a string as it is, anything else as its JSON."""
+    if isinstance(value, str):
+        return printable(value, limit)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, RecursionError):  # loads accepted it, so neither is expected
+        return UNREADABLE
+    return printable(text, limit)
+
+
 @dataclass(frozen=True)
 class Target:
     subscription_path: str
@@ -145,7 +213,7 @@ class DeadLetter:
     message_id: str
     data: bytes
     attributes: Mapping[str, str]
-    published: datetime  # when it reached the dead-letter topic
+    published: datetime | None  # when it reached the dead-letter topic (None: Pub/Sub did not say)
 
     @property
     def republished_attributes(self) -> dict[str, str]:
@@ -159,18 +227,38 @@ class DeadLetter:
     def delivery_count(self) -> str:
         return self.attributes.get(DELIVERY_COUNT_ATTRIBUTE, "-")
 
-    def age(self, now: datetime) -> float:
-        return (now - self.published).total_seconds()
+    def age(self, now: datetime) -> float | None:
+        return None if self.published is None else (now - self.published).total_seconds()
 
     def image(self) -> tuple[str, str]:
-        """The User-Service's `id` and `path`, for the listing only ('-' when not readable)."""
+        """The User-Service's `id` and `path`, printable, for the listing only ('-' when not
+        readable: not UTF-8, not a JSON object, nested too deep or above MAX_LISTED_DATA_BYTES)."""
+        if len(self.data) > MAX_LISTED_DATA_BYTES:
+            return UNREADABLE, UNREADABLE
         try:
             body = json.loads(self.data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return "-", "-"
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: b"[" * 1000
+            return UNREADABLE, UNREADABLE
         if not isinstance(body, dict):
-            return "-", "-"
-        return str(body.get("id", "-")), str(body.get("path", "-"))
+            return UNREADABLE, UNREADABLE
+        return (
+            _listed_value(body.get("id", UNREADABLE), IMAGE_ID_CHARS),
+            _listed_value(body.get("path", UNREADABLE), PATH_CHARS),
+        )
+
+    def listing_row(self, now: datetime) -> str:
+        """Its row of the dry-run listing: message id, id, path, deliveries, age; one line."""
+        image_id, path = self.image()
+        age = self.age(now)
+        return "\t".join(
+            (
+                printable(self.message_id, MESSAGE_ID_CHARS),
+                image_id,
+                path,
+                printable(self.delivery_count, DELIVERIES_CHARS),
+                UNREADABLE if age is None else format_age(age),
+            )
+        )
 
 
 @dataclass
@@ -286,7 +374,8 @@ class Redrive:
                 continue
             self.tally.pulled += 1
             leases.hold(letter.message_id, letter.ack_id)
-            if letter.age(now) < self.options.older_than:
+            age = letter.age(now)
+            if self.options.older_than and (age is None or age < self.options.older_than):
                 self.tally.skipped_young += 1
                 continue
             remaining = self.remaining()
@@ -347,7 +436,8 @@ class Redrive:
             # Already republished: an ack that did not land only means a duplicate republish
             # when the dead letter is delivered again (at least once).
             print(
-                f"warning: acknowledging {len(ack_ids)} dead letter(s) failed: {error}",
+                f"warning: acknowledging {len(ack_ids)} dead letter(s) failed: "
+                + printable(str(error), ERROR_CHARS),
                 file=sys.stderr,
             )
 
@@ -356,12 +446,7 @@ class Redrive:
     def _list(self, letters: Sequence[DeadLetter]) -> None:
         now = self.clock()
         for letter in letters:
-            image_id, path = letter.image()
-            print(
-                f"{letter.message_id}\t{image_id}\t{path}\t{letter.delivery_count}\t"
-                f"{format_age(letter.age(now))}",
-                file=self.out,
-            )
+            print(letter.listing_row(now), file=self.out)
 
     def _progress(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -428,7 +513,7 @@ class Redrive:
             with leases:  # renewals stop before the release below, so none can undo it
                 self._loop(leases)
         except SetupError as error:
-            print(f"redrive ERROR: {error}", file=sys.stderr)
+            print(f"redrive ERROR: {printable(str(error), ERROR_CHARS)}", file=sys.stderr)
             outcome = USAGE_ERROR
         except KeyboardInterrupt:
             print("redrive: interrupted; releasing held messages", file=sys.stderr)
@@ -442,7 +527,7 @@ class Redrive:
             )
         self._progress(final=True)
         for line in self.tally.errors[:20]:
-            print(f"FAILED {line}", file=self.out)
+            print(f"FAILED {printable(line, ERROR_CHARS)}", file=self.out)
         tally = self.tally
         left = tally.skipped_young + tally.skipped_limit
         if outcome == PASS and tally.failed:

@@ -18,14 +18,11 @@ class ConfigError(Exception):
 class BadMessage(Exception):
     """The Pub/Sub message cannot be processed as sent: acknowledge, never retry."""
 
-    def __init__(
-        self, code: str, message: str, image_id: MessageId | None = None, path: str | None = None
-    ) -> None:
+    def __init__(self, code: str, message: str, image_id: MessageId | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.image_id = image_id
-        self.path = path
 
 
 class ImageFailed(Exception):
@@ -42,4 +39,4 @@ class TransientError(Exception):
     """Trouble that is not the message's fault: the message must be redelivered."""
 
     image_id: MessageId | None = None  # set once known, for the log line
-    path: str | None = None  # the message's path, likewise
+    uri: str | None = None  # the image's gs:// URI once known, kept out of the log line

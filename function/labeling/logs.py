@@ -9,7 +9,7 @@ import json
 import sys
 from typing import TextIO
 
-MAX_FIELD_CHARS = 1024  # keep a hostile path or id from bloating the log line
+MAX_FIELD_CHARS = 1024  # keep a long id or message from bloating the log line
 
 
 def _clip(value: object) -> object:
@@ -46,25 +46,33 @@ def log_outcome(
     source_message_id: str | None,
     latency_seconds: float | None,
     error_code: str | None = None,
-    path: str | None = None,
     decision: str | None = None,
+    **details: object,
 ) -> None:
-    """The one line each event gets: the same keys every time, null where a value is unknown.
+    """The one line each event gets: the same keys every time, null where a value is unknown, and
+    `details` where one kind of event has more to say (the size of a refused request).
 
     `latency` uses Cloud Logging's duration format ("0.012s"); `latency_ms` is the same as a number.
     `decision` is the result's (accept / review / reject), null without a review band or a result.
     The log-based metrics in infra/monitoring.py read these keys: rename one there too.
+
+    No object name: a path may hold a user's identifiers, and logs are read more widely and kept
+    longer than results. An event is found by `id` and `source_message_id`; its path is in its
+    result (labeled or failed) or, for a retried message, in the message itself (its dead letter).
+    An unkeyed hash of a path would not hide it (a name like users/123/a.jpg is found by trying
+    names), and a keyed one would need a managed secret for what the ids already give.
     """
     log_event(
         severity,
         message,
+        None,  # stdout; positional, so no detail can be taken for the stream
         id=image_id,
         status=status,
         matched=matched,
         error_code=error_code,
-        path=path,
         decision=decision,
         source_message_id=source_message_id,
         latency=None if latency_seconds is None else f"{latency_seconds:.6f}s",
         latency_ms=None if latency_seconds is None else round(latency_seconds * 1000, 3),
+        **details,
     )

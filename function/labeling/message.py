@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,23 @@ PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 MAX_OBJECT_NAME_BYTES = 1024
 # The id is echoed as a Pub/Sub attribute, whose values are limited to 1,024 bytes.
 MAX_ID_BYTES = 1024
-# A bad message's path is echoed back only up to this size, so a failed result always fits a message.
-MAX_ECHOED_PATH_BYTES = 4096
+# The largest request body (push body or binary CloudEvent) read at all: anything larger is refused
+# unread and acknowledged (main.py). A typical message makes a 300-byte push body; the largest valid
+# one (a 1,024-byte id, a gs:// path with a 222-byte bucket name and a 1,024-byte object name) makes
+# 8.7 KiB as json.dumps writes it, and 18.5 KiB written as wastefully as JSON allows (every character
+# a 6-byte \uXXXX escape). 32 KiB leaves room above that for attributes, and bounds what parsing can
+# cost: JSON built of small objects takes about 25 times its size per parse, and functions-framework
+# parses a push body twice, so 80 concurrent requests of 32 KiB take about 120 MiB of an instance's
+# 512 MiB (measured: tests/function/test_oversized.py), where 80 of Pub/Sub's 10 MB took 2.5 GiB.
+MAX_REQUEST_BYTES = 32 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# Explicit bidirectional formatting characters: they make a name display as something it is not.
+_TYPE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+# Explicit bidirectional formatting characters: they make a name display as something it is not
+# (CVE-2021-42574). With the controls (category Cc: line breaks, terminal escapes, NUL) they are
+# refused in a string id and an object name alike, the two values a result and its attributes echo.
+# The rest of category Cf is allowed: invisible, but it neither reorders text nor drives a terminal,
+# and real names need some of it (the zero-width joiner in emoji and Indic scripts, tag characters in
+# flags); log lines escape every non-ASCII character anyway.
 _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
@@ -67,8 +81,7 @@ def parse_event(
     try:
         object_name = _object_name(raw_path, bucket)
     except BadMessage as error:
-        error.image_id = image_id
-        error.path = echoable_path(raw_path)
+        error.image_id = image_id  # the failed result answers the id, never the path it refused
         raise
     assert isinstance(raw_path, str)  # _object_name accepted it
     return ImageRequest(
@@ -78,17 +91,6 @@ def parse_event(
         uri=f"gs://{bucket}/{object_name}",
         source_message_id=message_id,
     )
-
-
-def echoable_path(raw_path: object) -> str | None:
-    """The received path, if it can be echoed back in a result as it is."""
-    if not isinstance(raw_path, str):
-        return None
-    try:
-        size = len(raw_path.encode("utf-8"))
-    except UnicodeEncodeError:
-        return None
-    return raw_path if size <= MAX_ECHOED_PATH_BYTES else None
 
 
 def _decode_payload(data: object) -> dict[str, Any]:
@@ -139,11 +141,12 @@ def _image_id(payload: dict[str, Any]) -> MessageId:
             size = len(image_id.encode("utf-8"))
         except UnicodeEncodeError:
             raise BadMessage("INVALID_ID", "'id' is not valid Unicode text") from None
-        if image_id.strip() and size <= MAX_ID_BYTES:
-            return image_id
-        raise BadMessage(
-            "INVALID_ID", f"'id' must be a non-empty string of at most {MAX_ID_BYTES} bytes"
-        )
+        if not image_id.strip() or size > MAX_ID_BYTES:
+            raise BadMessage(
+                "INVALID_ID", f"'id' must be a non-empty string of at most {MAX_ID_BYTES} bytes"
+            )
+        _check_characters(image_id, "INVALID_ID", "'id'")
+        return image_id
     raise BadMessage(
         "INVALID_ID", f"'id' must be an integer or a non-empty string, got {_json_kind(image_id)}"
     )
@@ -177,25 +180,40 @@ def _check_object_name(name: str) -> None:
             "INVALID_PATH",
             f"the object name must be 1 to {MAX_OBJECT_NAME_BYTES} bytes of UTF-8, got {size}",
         )
-    for char in name:
-        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
-            raise BadMessage(
-                "INVALID_PATH",
-                f"the object name contains the control character U+{ord(char):04X}",
-            )
+    _check_characters(name, "INVALID_PATH", "the object name")
     if any(segment in (".", "..") for segment in name.split("/")):
         raise BadMessage("INVALID_PATH", "the object name contains a '.' or '..' segment")
 
 
+def _refused_character(text: str) -> str | None:
+    """The first character of `text` that no id or object name may hold, if any."""
+    for char in text:
+        if char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+            return char
+    return None
+
+
+def _check_characters(text: str, code: str, what: str) -> None:
+    char = _refused_character(text)
+    if char is not None:
+        # The code point, never the character: what was refused is not echoed, even in a log line.
+        raise BadMessage(code, f"{what} contains the control character U+{ord(char):04X}")
+
+
 def _bounded(value: str) -> str | None:
+    """A message id as it may be echoed in a result and a log line, or None."""
     try:
-        return value if len(value.encode("utf-8")) <= MAX_ID_BYTES else None
+        size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         return None
+    return value if size <= MAX_ID_BYTES and _refused_character(value) is None else None
 
 
 def _describe(value: object) -> str:
-    return repr(value)[:100]
+    """An event type for the log line: a type name as it is, anything else only by its kind."""
+    if isinstance(value, str) and _TYPE_NAME.fullmatch(value):
+        return repr(value)
+    return f"{_json_kind(value)} that is not an event type name"
 
 
 def _json_kind(value: object) -> str:

@@ -65,25 +65,26 @@ class LabelingService:
             transient = isinstance(error, TransientError)
             log_outcome(
                 "ERROR",
-                f"{'transient failure' if transient else 'unexpected error'}, the message will be "
-                f"redelivered: {type(error).__name__}: {error}",
+                _without_uri(
+                    f"{'transient failure' if transient else 'unexpected error'}, the message will "
+                    f"be redelivered: {type(error).__name__}: {error}",
+                    error.uri if isinstance(error, TransientError) else None,
+                ),
                 image_id=error.image_id if isinstance(error, TransientError) else None,
                 status="retry",
                 matched=False,
                 error_code="TRANSIENT" if transient else "INTERNAL",
-                path=error.path if isinstance(error, TransientError) else None,
                 source_message_id=source_message_id,
                 latency_seconds=self._clock() - started,
             )
             raise
         log_outcome(
             _SEVERITY[outcome.status],
-            _summary(outcome),
+            _without_uri(_summary(outcome), outcome.result["uri"] if outcome.result else None),
             image_id=outcome.image_id,
             status=outcome.status,
             matched=outcome.matched,
             error_code=outcome.error_code,
-            path=outcome.result["path"] if outcome.result else None,
             decision=outcome.result.get("decision") if outcome.result else None,
             source_message_id=source_message_id,
             latency_seconds=self._clock() - started,
@@ -100,7 +101,7 @@ class LabelingService:
                 return Outcome("dropped", None, False, error.code, error.message)
             return self._fail(
                 image_id=error.image_id,
-                path=error.path,
+                path=None,  # refused: never echoed
                 uri=None,
                 code=error.code,
                 message=error.message,
@@ -109,7 +110,7 @@ class LabelingService:
         try:
             annotation = self._annotate(request.uri)
         except TransientError as error:
-            error.image_id, error.path = request.image_id, request.path
+            error.image_id, error.uri = request.image_id, request.uri
             raise
         except ImageFailed as error:
             return self._fail(
@@ -174,11 +175,18 @@ class LabelingService:
         try:
             self._publish(data, attributes)
         except TransientError as error:
-            error.image_id, error.path = result["id"], result["path"]
+            error.image_id, error.uri = result["id"], result["uri"]
             raise
 
 
 _SEVERITY = {"labeled": "INFO", "failed": "WARNING", "dropped": "ERROR"}
+# What a log line says instead of the image's URI, which Vision's messages quote ("Error opening
+# file: gs://bucket/name.", googlecodelabs/feedback#691): logs keep no object name (labeling.logs).
+URI_PLACEHOLDER = "the image"
+
+
+def _without_uri(text: str, uri: str | None) -> str:
+    return text.replace(uri, URI_PLACEHOLDER) if uri else text
 
 
 def _summary(outcome: Outcome) -> str:

@@ -4,6 +4,7 @@ otherwise a structured ERROR log line and nothing published."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -12,35 +13,38 @@ from flask.testing import FlaskClient
 from bench.fakes.events import binary_event, push_body
 from bench.fakes.pubsub import FakePubSub
 from bench.fakes.vision import FakeVision
-from tests.function.conftest import BUCKET, Deliver, log_lines, only_result, results
+from tests.function.conftest import BUCKET, Deliver, log_lines, only_result, results, uri
 
 
 @pytest.mark.parametrize(
-    ("payload", "code", "echoed_path"),
+    ("payload", "code"),
     [
-        ({"id": 5}, "MISSING_PATH", None),
-        ({"id": 5, "path": None}, "MISSING_PATH", None),
-        ({"id": 5, "path": 42}, "INVALID_PATH", None),
-        ({"id": 5, "path": ""}, "INVALID_PATH", ""),
-        ({"id": 5, "path": "a\x00b.jpg"}, "INVALID_PATH", "a\x00b.jpg"),
-        ({"id": 5, "path": "line\nbreak.jpg"}, "INVALID_PATH", "line\nbreak.jpg"),
-        ({"id": 5, "path": "x" * 1025}, "INVALID_PATH", "x" * 1025),
-        ({"id": 5, "path": "é" * 513}, "INVALID_PATH", "é" * 513),
-        ({"id": 5, "path": "gs://" + BUCKET + "/"}, "INVALID_PATH", f"gs://{BUCKET}/"),
-        ({"id": 5, "path": "photos/../../other/x.jpg"}, "INVALID_PATH", "photos/../../other/x.jpg"),
-        ({"id": 5, "path": "evil\u202egpj.exe"}, "INVALID_PATH", "evil\u202egpj.exe"),
-        ({"id": 5, "path": "gs://other-bucket/x.jpg"}, "FOREIGN_BUCKET", "gs://other-bucket/x.jpg"),
-        ({"id": "abc", "path": ["x.jpg"]}, "INVALID_PATH", None),
+        ({"id": 5}, "MISSING_PATH"),
+        ({"id": 5, "path": None}, "MISSING_PATH"),
+        ({"id": 5, "path": 42}, "INVALID_PATH"),
+        ({"id": 5, "path": ""}, "INVALID_PATH"),
+        ({"id": 5, "path": "a\x00b.jpg"}, "INVALID_PATH"),
+        ({"id": 5, "path": "line\nbreak.jpg"}, "INVALID_PATH"),
+        ({"id": 5, "path": "x" * 1025}, "INVALID_PATH"),
+        ({"id": 5, "path": "é" * 513}, "INVALID_PATH"),
+        ({"id": 5, "path": "gs://" + BUCKET + "/"}, "INVALID_PATH"),
+        ({"id": 5, "path": "photos/../../other/x.jpg"}, "INVALID_PATH"),
+        ({"id": 5, "path": "evil\u202egpj.exe"}, "INVALID_PATH"),
+        ({"id": 5, "path": "gs://other-bucket/x.jpg"}, "FOREIGN_BUCKET"),
+        ({"id": "abc", "path": ["x.jpg"]}, "INVALID_PATH"),
     ],
 )
-def test_a_bad_path_with_a_readable_id_gets_a_specific_failed_result(
+def test_a_bad_path_with_a_readable_id_gets_a_specific_failed_result_without_the_path(
     deliver: Deliver,
     vision: FakeVision,
     pubsub: FakePubSub,
+    capsys: pytest.CaptureFixture[str],
     payload: dict[str, Any],
     code: str,
-    echoed_path: str | None,
 ) -> None:
+    """Issue 17: a refused path is never echoed, in the result or the log line (it was before)."""
+    capsys.readouterr()
+
     assert deliver(payload) == 200
 
     result, published = only_result(pubsub)
@@ -48,7 +52,7 @@ def test_a_bad_path_with_a_readable_id_gets_a_specific_failed_result(
     assert result["status"] == "failed"
     assert result["error"]["code"] == code
     assert result["error"]["message"]
-    assert result["path"] == echoed_path
+    assert result["path"] is None
     assert result["uri"] is None
     assert result["labels"] == []
     assert result["match"]["matched"] is False
@@ -58,6 +62,66 @@ def test_a_bad_path_with_a_readable_id_gets_a_specific_failed_result(
         "matched": "false",
     }
     assert vision.requests == [], "bad input must never reach Vision"
+    refused = payload.get("path")
+    if isinstance(refused, str) and len(refused) > 5:
+        assert refused not in published.data.decode()
+        assert json.dumps(refused) not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        "abc\ndef",
+        "line\r\nforged",
+        "\x1b[31mred",
+        "nul\x00",
+        "del\x7f",
+        "next\x85line",
+        "evil\u202egpj",
+        "isolate\u2066x\u2069",
+        "mark\u200f",
+        "arabic\u061cmark",
+    ],
+)
+def test_an_id_with_control_or_bidi_characters_is_refused_and_never_echoed(
+    deliver: Deliver,
+    vision: FakeVision,
+    pubsub: FakePubSub,
+    capsys: pytest.CaptureFixture[str],
+    image_id: str,
+) -> None:
+    """Issue 17: a string id obeys the object name's character rules; a refused id gets no result
+    (it could only echo what was refused) but one ERROR line that does not quote it."""
+    capsys.readouterr()
+
+    assert deliver({"id": image_id, "path": "image-01.jpg"}, message_id="778") == 200
+
+    assert results(pubsub) == []
+    assert vision.requests == []
+    output = capsys.readouterr().out
+    [line] = [line for line in log_lines(output) if line["severity"] == "ERROR"]
+    assert (line["error_code"], line["status"], line["id"]) == ("INVALID_ID", "dropped", None)
+    assert line["source_message_id"] == "778"
+    assert json.dumps(image_id)[1:-1] not in output
+
+
+@pytest.mark.parametrize(
+    "image_id", ["user-7", "ユーザー7", "emoji-\U0001f6b2", "zwj-\U0001f468\u200d\U0001f469", "a b"]
+)
+def test_an_id_of_printable_text_is_answered_as_received(
+    deliver: Deliver, vision: FakeVision, pubsub: FakePubSub, image_id: str
+) -> None:
+    """The character rule refuses controls, not languages: these ids get their result."""
+    vision.add_image(uri("image-01.jpg"))
+
+    assert deliver({"id": image_id, "path": "image-01.jpg"}) == 200
+
+    result, published = only_result(pubsub)
+    assert (result["id"], result["status"], published.attributes["id"]) == (
+        image_id,
+        "labeled",
+        image_id,
+    )
 
 
 @pytest.mark.parametrize(
@@ -68,8 +132,9 @@ def test_a_bad_path_with_a_readable_id_gets_a_specific_failed_result(
         (b"[1, 2, 3]", "NOT_AN_OBJECT"),
         (b'"just a string"', "NOT_AN_OBJECT"),
         (b"null", "NOT_AN_OBJECT"),
-        (b"{" * 100_000, "INVALID_JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, "INVALID_JSON"),
+        # Nested far deeper than the parser recurses, within the request size limit.
+        (b"{" * 20_000, "INVALID_JSON"),
+        (b"[" * 10_000 + b"]" * 10_000, "INVALID_JSON"),
         (b'{"id": ' + b"9" * 5000 + b', "path": "x.jpg"}', "INVALID_JSON"),
         ({"path": "image-01.jpg"}, "MISSING_ID"),
         ({"id": None, "path": "image-01.jpg"}, "INVALID_ID"),

@@ -17,8 +17,10 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +318,229 @@ def test_older_than_moves_only_messages_dead_lettered_long_enough_ago(stack: Sta
         "new-1",
         "new-2",
     ]
+
+
+# -- what the listing prints: escaped and bounded (issue 17, finding 9) ------------------------
+
+LONG_PATH = "a" * 50_000  # within what the listing parses; cut to PATH_CHARS
+MEGABYTE_PATH = "a" * 2**20  # above MAX_LISTED_DATA_BYTES: not parsed at all
+# Dead letters a hostile sender could leave: (data, delivery count attribute, the id and path the
+# listing must print). Expected fields are raw strings: each backslash below is printed as it is.
+HOSTILE: list[tuple[bytes, str, str, str]] = [
+    (  # clear the screen and colour the terminal; a window title and an OSC 8 hyperlink
+        json.dumps(
+            {
+                "id": "\x1b[2J\x1b[31mred",
+                "path": "\x1b]0;owned\x07\x1b]8;;https://evil.example/\x1b\\cat.jpg\x1b]8;;\x1b\\",
+            }
+        ).encode(),
+        "5",
+        r"\x1b[2J\x1b[31mred",
+        r"\x1b]0;owned\x07\x1b]8;;https://evil.example/\x1b\\cat.jpg\x1b]8;;\x1b\\",
+    ),
+    (  # CR LF and tabs forging a row of their own
+        json.dumps(
+            {"id": "x\r\n4242\tforged\tuploads/forged.jpg\t5\t0s", "path": "uploads/x.jpg"}
+        ).encode(),
+        "5",
+        r"x\r\n4242\tforged\tuploads/forged.jpg\t5\t0s",
+        "uploads/x.jpg",
+    ),
+    (  # bidi overrides (CVE-2021-42574): "invoice\u202egpj.exe" displays as "invoiceexe.jpg"
+        json.dumps({"id": "\u2067abc\u2069", "path": "invoice\u202egpj.exe"}).encode(),
+        "5",
+        r"\u2067abc\u2069",
+        r"invoice\u202egpj.exe",
+    ),
+    (  # line separators (str.splitlines breaks on them), NUL, DEL, a lone surrogate
+        b'{"id": "sep\\u2028ara\\u2029tor\\u0085", "path": "nul\\u0000del\\u007f\\ud800.jpg"}',
+        "5",
+        r"sep\u2028ara\u2029tor\x85",
+        r"nul\x00del\x7f\ud800.jpg",
+    ),
+    (  # an id that is an object, shown as its JSON (whose own escapes are escaped again)
+        json.dumps({"id": {"nested": ["\x1b[31m", 1, None]}, "path": "p.jpg"}).encode(),
+        "5",
+        r'{"nested": ["\\u001b[31m", 1, null]}',
+        "p.jpg",
+    ),
+    (  # Pub/Sub's delivery count attribute, forged by whoever published to the dead-letter topic
+        json.dumps({"id": "count", "path": "p.jpg"}).encode(),
+        "5\x1b[8m\r\nhidden",
+        "count",
+        "p.jpg",
+    ),
+    (json.dumps({"id": "long", "path": LONG_PATH}).encode(), "5", "long", "(cut)"),
+    (json.dumps({"id": "huge", "path": MEGABYTE_PATH}).encode(), "5", "-", "-"),
+    (b'\xff\xfe{"id": "x", "path": "y"}', "5", "-", "-"),  # not UTF-8
+    (b"not json {\x1b[2J", "5", "-", "-"),
+    (b"[" * 5000, "5", "-", "-"),  # nested deeper than json.loads can go (RecursionError)
+]
+CUT = re.compile(r"(a*)\.\.\.\[\+(\d+) chars\]")
+
+
+def shows_nothing_raw(line: str) -> bool:
+    """No character in `line` that the terminal would obey, but the tabs between fields."""
+    return not any(
+        unicodedata.category(char) in redrive.ESCAPED_CATEGORIES and char != "\t" for char in line
+    )
+
+
+def test_hostile_dead_letters_are_listed_one_escaped_bounded_row_each_and_republished_unchanged(
+    stack: Stack,
+) -> None:
+    """Terminal escapes, forged rows, bidi controls, a cut path, unreadable data: the dry run prints
+    exactly one row per dead letter, every field escaped and within its cap; the real run then
+    republishes every message byte for byte, attributes included."""
+    expected = {}
+    for data, deliveries, image_id, path in HOSTILE:
+        attributes = {
+            **DEAD_LETTER_ATTRIBUTES,
+            redrive.DELIVERY_COUNT_ATTRIBUTE: deliveries,
+            "note": "\x1b[2J kept as sent",
+        }
+        message_id = stack.publisher.publish(stack.dead_letter_topic, data, **attributes).result(
+            timeout=30
+        )
+        expected[message_id] = (data, deliveries, image_id, path)
+
+    exit_code, output = stack.run("--dry-run")
+    assert exit_code == redrive.PASS, output
+    lines = output.splitlines()
+    assert all(shows_nothing_raw(line) for line in lines), output
+    # The run's first line, the column header, one row per dead letter, the summary.
+    assert len(lines) == len(HOSTILE) + 3, output
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines[2:-1]}
+    assert rows.keys() == expected.keys(), output
+    for message_id, (_, deliveries, image_id, path) in expected.items():
+        row = rows[message_id]
+        assert len(row) == 5, row
+        assert row[1] == image_id, row
+        if path == "(cut)":
+            assert len(row[2]) <= redrive.PATH_CHARS, row
+            cut = CUT.fullmatch(row[2])
+            assert cut, row[2]
+            assert len(cut[1]) + int(cut[2]) == len(LONG_PATH), row[2]
+        else:
+            assert row[2] == path, row
+        assert row[3] == (deliveries if deliveries == "5" else r"5\x1b[8m\r\nhidden"), row
+        assert re.fullmatch(r"\d+s", row[4]), row
+
+    exit_code, output = stack.run()
+    assert exit_code == redrive.PASS, output
+    assert f"moved {len(HOSTILE)} of {len(HOSTILE)}" in output, output
+    republished = {
+        message.data: dict(message.attributes)
+        for message in drain(stack.subscriber, stack.probe_subscription)
+    }
+    assert republished == {
+        data: {"note": "\x1b[2J kept as sent"} for data, _, _, _ in HOSTILE
+    }  # byte for byte; only Pub/Sub's four dead-letter attributes dropped
+
+
+def letter(data: bytes, **attributes: str) -> redrive.DeadLetter:
+    return redrive.DeadLetter(
+        ack_id="ack",
+        message_id="17",
+        data=data,
+        attributes={redrive.DELIVERY_COUNT_ATTRIBUTE: "5", **attributes},
+        published=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+LATER = datetime(2026, 1, 1, 0, 1, 15, tzinfo=UTC)
+
+
+def test_ordinary_ids_and_paths_are_listed_as_they_are() -> None:
+    for body, image_id, path in [
+        ({"id": "outage-0", "path": "uploads/outage-0.jpg"}, "outage-0", "uploads/outage-0.jpg"),
+        ({"id": 42, "path": "fotos/ñandú ✓ 北京.jpg"}, "42", "fotos/ñandú ✓ 北京.jpg"),
+        ({"id": "👩‍🚲"}, "👩\\u200d🚲", "-"),  # the zero-width joiner is Cf: shown as its escape
+        ([1, 2], "-", "-"),
+    ]:
+        row = letter(json.dumps(body, ensure_ascii=False).encode()).listing_row(LATER)
+        assert row == f"17\t{image_id}\t{path}\t5\t1m15s", row
+
+
+def test_a_non_string_id_is_listed_as_its_json() -> None:
+    for value, shown in [
+        (None, "null"),
+        (True, "true"),
+        (1.5, "1.5"),
+        ({"a": [1, "b"]}, '{"a": [1, "b"]}'),
+        ("null", "null"),  # a string is shown as it is, without quotes
+    ]:
+        row = letter(json.dumps({"id": value, "path": "p"}).encode()).listing_row(LATER)
+        assert row.split("\t")[1] == shown, row
+
+
+def test_every_printed_field_is_cut_to_its_cap_with_a_visible_mark() -> None:
+    long_id = "\x1b" * 5000  # each shown as the four characters \x1b
+    row = letter(
+        json.dumps({"id": long_id, "path": "p" * 10_000}).encode(),
+        **{redrive.DELIVERY_COUNT_ATTRIBUTE: "9" * 1000},
+    )
+    message_id, image_id, path, deliveries, _ = (
+        replace(row, message_id="7" * 1000).listing_row(LATER).split("\t")
+    )
+    assert len(message_id) <= redrive.MESSAGE_ID_CHARS
+    assert re.fullmatch(r"7+\.\.\.\[\+\d+ chars\]", message_id), message_id
+    assert len(image_id) <= redrive.IMAGE_ID_CHARS
+    shown = re.fullmatch(r"((?:\\x1b)+)\.\.\.\[\+(\d+) chars\]", image_id)
+    assert shown, image_id
+    assert len(shown[1]) // 4 + int(shown[2]) == len(long_id), image_id
+    assert len(path) <= redrive.PATH_CHARS
+    assert re.fullmatch(r"p+\.\.\.\[\+\d+ chars\]", path), path
+    assert len(deliveries) <= redrive.DELIVERIES_CHARS
+    assert re.fullmatch(r"9+\.\.\.\[\+\d+ chars\]", deliveries), deliveries
+
+
+def test_a_dead_letter_without_a_publish_time_is_listed_with_an_unknown_age() -> None:
+    undated = replace(letter(b"{}"), published=None)
+    assert undated.listing_row(LATER) == "17\t-\t-\t5\t-"
+
+
+class HostilePublisher:
+    """A publisher whose every republish fails with an error text meant for the terminal."""
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> Any:
+        from concurrent.futures import Future
+
+        future: Future[str] = Future()
+        future.set_exception(
+            api_exceptions.ServiceUnavailable("\x1b[2J\r\nredrive OK: moved 9 of 9\u202e")
+        )
+        return future
+
+
+def test_error_text_is_printed_escaped(stack: Stack) -> None:
+    stack.dead_letter("fails")
+    exit_code, output = stack.run(publisher=HostilePublisher())
+    assert exit_code == redrive.FAIL, output
+    assert all(shows_nothing_raw(line) for line in output.splitlines()), output
+    [failed] = [line for line in output.splitlines() if line.startswith("FAILED ")]
+    assert failed.endswith(r": ServiceUnavailable: 503 \x1b[2J\r\nredrive OK: moved 9 of 9\u202e")
+    assert "redrive FAILED: moved 0 of 1" in output, output
+
+
+def test_without_older_than_a_dead_letter_is_moved_whatever_the_local_clock_says(
+    stack: Stack,
+) -> None:
+    """An operator's clock five minutes behind Pub/Sub's makes every dead letter look published in
+    the future; without --older-than that must not leave it on the subscription."""
+    stack.dead_letter("skewed")
+    out = io.StringIO()
+    run = redrive.Redrive(
+        redrive.Target(stack.dead_letter_subscription, stack.new_image_topic),
+        redrive.Options(idle_seconds=2, poll_interval=0.1, lease_seconds=10),
+        stack.publisher,
+        stack.subscriber,
+        out,
+        clock=lambda: datetime.now(UTC) - timedelta(minutes=5),
+    )
+    assert run.run() == redrive.PASS, out.getvalue()
+    assert "moved 1 of 1" in out.getvalue(), out.getvalue()
+    assert image_ids(drain(stack.subscriber, stack.probe_subscription)) == ["skewed"]
 
 
 # -- failures ---------------------------------------------------------------------------------

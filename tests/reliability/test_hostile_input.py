@@ -1,8 +1,10 @@
 """Whatever a buggy or malicious publisher (or caller) sends, the function acknowledges it with a specific
-`failed` result or a structured log line: never an unhandled exception, never a retry, and never a
-Vision call for an object outside the images bucket.
+`failed` result or a structured log line: never an unhandled exception, never a retry, never a Vision
+call for an object outside the images bucket, and nothing it refused echoed in a result, an attribute
+or a log line.
 
-Property-based (hypothesis), derandomized so CI runs the same examples every time.
+Property-based (hypothesis), derandomized so CI runs the same examples every time; FUZZ_EXAMPLES runs a
+longer campaign (`make fuzz`, tests/function/fuzzing.py).
 """
 
 from __future__ import annotations
@@ -12,36 +14,39 @@ import contextlib
 import io
 import itertools
 import json
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.fakes.events import PUBSUB_EVENT_TYPE, binary_event, push_body
 from bench.fakes.vision import FakeImage
+from labeling.message import MAX_REQUEST_BYTES
 from tests.function.conftest import BUCKET, log_lines, uri
+from tests.function.fuzzing import (
+    DROPPED_CODES,
+    FAILED_CODES,
+    PATH_CODES,
+    fuzz_settings,
+    holds_refused,
+    id_is_valid,
+    ids,
+    json_values,
+    nasty_text,
+    object_name_in_bucket,
+    object_name_is_valid,
+    paths,
+    shapes,
+)
 from tests.reliability.conftest import Stack, running_stack
 
 ACKNOWLEDGED = range(200, 300)
 GOOD_OBJECT = "uploads/good.jpg"
-BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-FAILED_CODES = {"MISSING_PATH", "INVALID_PATH", "FOREIGN_BUCKET"} | {
-    "NOT_AN_IMAGE",
-    "IMAGE_NOT_FOUND",
-    "IMAGE_UNREADABLE",
-}
 
-hostile = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,  # the same examples on every run: CI stays repeatable
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-)
+hostile = fuzz_settings(150)
 
 message_ids = (f"{number}" for number in itertools.count(10_000_000))
 
@@ -90,8 +95,9 @@ def deliver(stack: Stack, data: bytes, shape: str, **message_fields: Any) -> Ans
 
 
 def assert_handled(answer: Answer) -> None:
-    """Acknowledged, with exactly one terminal outcome: a failed/labeled result or a dropped log line;
-    and Vision never asked about anything outside the bucket."""
+    """Acknowledged, with exactly one terminal outcome: a failed/labeled result or a dropped log line
+    with a specific code; Vision never asked about anything outside the bucket; and nothing that
+    was refused (an id or path with a control or bidi character) echoed anywhere."""
     assert answer.status in ACKNOWLEDGED, f"HTTP {answer.status}: would be retried"
     outcomes = [
         line for line in answer.logs if line.get("status") in {"labeled", "failed", "dropped"}
@@ -102,115 +108,44 @@ def assert_handled(answer: Answer) -> None:
     if outcome["status"] == "dropped":
         assert answer.results == []
         assert outcome["severity"] == "ERROR"
-        assert outcome.get("error_code")
+        assert outcome["error_code"] in DROPPED_CODES
+        assert outcome["id"] is None
     else:
         assert len(answer.results) == 1, answer.results
         [result] = answer.results
         assert result["status"] == outcome["status"]
+        assert id_is_valid(result["id"]), result["id"]
+        assert outcome["id"] == result["id"]
         if result["status"] == "failed":
             assert result["error"]["code"] in FAILED_CODES
+            if result["error"]["code"] in PATH_CODES:
+                assert result["path"] is None, "a refused path is never echoed"
+        assert not [text for text in strings(result) if holds_refused(text)], result
+    for line in answer.logs:
+        assert "path" not in line
+        assert line["source_message_id"] is None or not holds_refused(line["source_message_id"])
     for requested in answer.vision_uris:
         assert_in_bucket(requested)
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
 
 
 def assert_in_bucket(requested: str) -> None:
     """An independent statement of what may reach Vision: an object name of our bucket."""
     prefix = f"gs://{BUCKET}/"
     assert requested.startswith(prefix), requested
-    name = requested[len(prefix) :]
-    assert 1 <= len(name.encode("utf-8")) <= 1024, requested[:80]
-    assert not any(unicodedata.category(char) == "Cc" or char in BIDI for char in name), name
-    assert not {".", ".."} & set(name.split("/")), name
-
-
-def object_name_is_valid(name: str) -> bool:
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return False
-    return (
-        1 <= size <= 1024
-        and not any(unicodedata.category(char) == "Cc" or char in BIDI for char in name)
-        and not {".", ".."} & set(name.split("/"))
-    )
-
-
-# -- strategies -----------------------------------------------------------------------------------
-
-nasty_text = st.text(
-    alphabet=st.one_of(
-        st.characters(codec="utf-8"),
-        st.sampled_from([*BIDI, "\x00", "\x1f", "\x7f", "\x85", "/", ".", "\ud800"]),
-    ),
-    max_size=40,
-)
-json_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False),
-    nasty_text,
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(nasty_text, children, max_size=4)
-    ),
-    max_leaves=12,
-)
-ids = st.one_of(
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.integers(min_value=2**63, max_value=10**30),
-    st.integers(max_value=-(2**63) - 1, min_value=-(10**30)),
-    nasty_text,
-    st.just(""),
-    st.just(" \t"),
-    st.text(min_size=1000, max_size=1100),
-    st.floats(),
-    st.booleans(),
-    st.none(),
-    json_values,
-)
-object_names = st.one_of(
-    nasty_text,
-    st.just(GOOD_OBJECT),
-    st.text(alphabet="ab/", min_size=1000, max_size=1030),
-    st.builds(lambda n: "a" * n, st.sampled_from([1023, 1024, 1025, 5000])),
-    st.builds(lambda n: "é" * n, st.sampled_from([511, 512, 513, 2500])),
-    st.sampled_from(["..", ".", "a/../b", "./x", "a//b", "a/", "/a", "%2e%2e/x", "a\\..\\b"]),
-)
-paths = st.one_of(
-    object_names,
-    st.builds(lambda name: f"gs://{BUCKET}/{name}", object_names),
-    st.builds(
-        "{}{}".format,
-        st.sampled_from(
-            [
-                "gs://",
-                "GS://",
-                f"gs://{BUCKET}",
-                f"gs://{BUCKET}.evil.com/",
-                f"gs://evil-{BUCKET}/",
-                f"gs://{BUCKET.upper()}/",
-                f"gs://{BUCKET}@evil/",
-                f"gs://{BUCKET}%2f/",
-                f"gs:///{BUCKET}/",
-                "gs://other-bucket/",
-                f"gs://other-bucket/{BUCKET}/",
-                f"gs://{BUCKET}/gs://other-bucket/",
-                f" gs://{BUCKET}/",
-                f"https://storage.googleapis.com/{BUCKET}/",
-                f"//{BUCKET}/",
-                f"gs://\u202e{BUCKET}/",
-                f"gs://{BUCKET}\x00/",
-            ]
-        ),
-        object_names,
-    ),
-    st.builds(lambda n: f"gs://{BUCKET}/" + "p" * n, st.sampled_from([1024, 1025, 5000])),
-    json_values,
-)
-shapes = st.sampled_from(["push", "cloudevent"])
+    assert object_name_is_valid(requested[len(prefix) :]), requested[:80]
 
 
 # -- properties -----------------------------------------------------------------------------------
@@ -247,21 +182,20 @@ def test_hostile_ids_and_paths_get_a_specific_answer_and_never_reach_another_buc
     answer = deliver(stack, json.dumps(payload).encode("utf-8", "surrogatepass"), shape)
 
     assert_handled(answer)
-    if not answer.results:
+    if not id_is_valid(image_id):
+        assert answer.results == [], "a refused id gets no result"
+        assert answer.vision_uris == []
         return
     [result] = answer.results
     assert result["id"] == image_id, "a result answers the id it was asked about"
-    in_bucket = path[5:] if isinstance(path, str) and path[:5].lower() == "gs://" else None
-    if in_bucket is not None and in_bucket.partition("/")[0] != BUCKET:
-        assert result["error"]["code"] == "FOREIGN_BUCKET"
+    name = object_name_in_bucket(path)
+    if name is None:
         assert answer.vision_uris == []
-    if answer.vision_uris:
-        # Only a valid object name of our bucket is ever sent to Vision.
-        name = in_bucket.partition("/")[2] if in_bucket is not None else path
-        assert object_name_is_valid(name)
+        assert (result["status"], result["path"], result["uri"]) == ("failed", None, None)
+    else:
+        # Only a valid object name of our bucket is ever sent to Vision, and it is echoed.
         assert answer.vision_uris == [f"gs://{BUCKET}/{name}"]
-    elif result["status"] == "failed":
-        assert result["uri"] is None
+        assert result["path"] == path
 
 
 @hostile
@@ -312,6 +246,74 @@ def test_cloudevents_of_any_type_or_body_are_acknowledged_and_only_pubsub_ones_p
     if event_type != PUBSUB_EVENT_TYPE:
         assert answer.results == []
         assert answer.vision_uris == []
+
+
+# What an HTTP header value can carry: tab, printable ASCII and (obsolete) Latin-1 bytes, NEL included.
+header_values = st.text(
+    st.one_of(st.just("\t"), st.characters(min_codepoint=0x20, max_codepoint=0xFF)), max_size=60
+)
+
+
+bodies = st.one_of(
+    st.binary(max_size=400),
+    json_values.map(lambda value: json.dumps(value).encode("utf-8", "surrogatepass")),
+    st.builds(lambda data: json.dumps(push_body(data)).encode(), st.binary(max_size=200)),
+)
+request_headers = st.dictionaries(
+    st.sampled_from(
+        [
+            "Content-Type",
+            "Content-Encoding",
+            "ce-specversion",
+            "ce-id",
+            "ce-type",
+            "ce-source",
+            "ce-time",
+            "ce-subject",
+            "ce-datacontenttype",
+        ]
+    ),
+    st.one_of(header_values, st.sampled_from(["1.0", PUBSUB_EVENT_TYPE, "application/json"])),
+    max_size=7,
+)
+
+
+@hostile
+@given(body=bodies, headers=request_headers)
+def test_any_body_with_any_headers_is_acknowledged(
+    stack: Stack, body: bytes, headers: dict[str, str]
+) -> None:
+    assert_handled(send(stack, headers, body))
+
+
+@hostile
+@given(
+    size=st.one_of(
+        st.integers(MAX_REQUEST_BYTES - 200, MAX_REQUEST_BYTES + 200),
+        st.integers(MAX_REQUEST_BYTES, 200_000),
+    ),
+    shape=shapes,
+)
+def test_a_request_is_read_up_to_the_size_limit_and_refused_past_it(
+    stack: Stack, size: int, shape: str
+) -> None:
+    """A valid message padded (JSON allows trailing whitespace) to any size around the limit."""
+    payload = {"id": 7, "path": GOOD_OBJECT}
+    if shape == "push":
+        headers = {"Content-Type": "application/json"}
+        body = json.dumps(push_body(payload, next(message_ids))).encode()
+    else:
+        headers, body = binary_event(payload, next(message_ids))
+    body += b" " * (size - len(body))
+
+    answer = send(stack, headers, body)
+
+    assert_handled(answer)
+    if size <= MAX_REQUEST_BYTES:
+        assert [result["status"] for result in answer.results] == ["labeled"]
+    else:
+        [line] = answer.logs
+        assert (line["error_code"], line["request_bytes"]) == ("MESSAGE_TOO_LARGE", size)
 
 
 def test_a_good_message_in_the_same_stack_is_still_labeled(stack: Stack) -> None:
