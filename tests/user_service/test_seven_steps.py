@@ -25,6 +25,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
+from playwright.sync_api import BrowserContext, expect
 
 from ops import redrive
 from ops.emulators import (
@@ -43,6 +44,7 @@ from ops.local import (
     local_settings,
 )
 from ops.scenario import DEFAULT_MANIFEST
+from tests.user_service.browser import browser
 from user_service.local.client import UploadsClient
 
 SAMPLES = DEFAULT_MANIFEST.parent
@@ -51,6 +53,7 @@ HOUSE = (SAMPLES / "house.png").read_bytes()
 NEW_IMAGE_TOPIC = "user-service-new-image"
 LABELED_TOPIC = "ai-service-image-labeled"
 VERDICT_SECONDS = 60.0
+__all__ = ["browser"]  # the fixture, from tests/user_service/browser.py
 
 
 @dataclass
@@ -172,7 +175,11 @@ def system(
 ) -> Iterator[System]:
     monkeypatch_module.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host)
     stack = LocalStack(
-        local_settings(project=f"seven-{uuid.uuid4().hex[:10]}"),
+        # Objects asked for too: the results carry boxes, which the screen frames.
+        local_settings(
+            {"visionFeatures": "LABEL_DETECTION,OBJECT_LOCALIZATION"},
+            project=f"seven-{uuid.uuid4().hex[:10]}",
+        ),
         VISION_EMULATOR,  # the local Vision emulator's model, not the stand-in
         pubsub=pubsub_emulator,
         firestore=firestore_emulator,
@@ -240,6 +247,39 @@ def test_a_bicycle_goes_through_the_seven_steps_and_is_accepted(system: System) 
     assert stored["state"] == "accepted"
     assert stored["result"]["status"] == "labeled"
     assert system.bucket.blob(path).exists(), "an allowed photo is kept"
+
+
+@pytest.mark.slow
+def test_the_screen_shows_the_verdict_and_frames_the_bicycle_where_vision_found_it(
+    system: System, browser: BrowserContext
+) -> None:
+    """The seven steps from the upload screen in chromium: the bicycle allowed, framed by the box
+    the Vision emulator's OBJECT_LOCALIZATION gave, where that box says."""
+    page = browser.new_page()
+    failures: list[str] = []
+    page.on("pageerror", lambda error: failures.append(str(error)))
+    page.goto(system.stack.screen_url)
+    page.set_input_files("#file", str(SAMPLES / "bicycle.png"))
+    card = page.locator("article.upload").first
+    expect(card).to_have_attribute("data-state", "accepted", timeout=VERDICT_SECONDS * 1000)
+    expect(card.locator(".verdict")).to_have_text("Allowed")
+    upload_id = card.get_attribute("data-id")
+    assert upload_id
+    [found] = [item for item in system.entry(upload_id)["objects"] if item["name"] == "Bicycle"]
+    box = card.locator(".photo .box", has_text="Bicycle").first
+    expect(box).to_be_visible()
+    photo, drawn = card.locator(".photo img").bounding_box(), box.bounding_box()
+    assert photo is not None
+    assert drawn is not None
+    placed = {
+        "x": (drawn["x"] - photo["x"]) / photo["width"],
+        "y": (drawn["y"] - photo["y"]) / photo["height"],
+        "width": drawn["width"] / photo["width"],
+        "height": drawn["height"] / photo["height"],
+    }
+    assert placed == pytest.approx(found["box"], abs=0.02), (placed, found)
+    page.close()
+    assert failures == []
 
 
 @pytest.mark.slow
