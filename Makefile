@@ -241,7 +241,7 @@ tiling-photos: $(VENV)/.installed test-photos
 compare-tiling: tiling-photos vision-model
 	$(BIN)/python -m bench.vision_emulator --compare-tiling $(COMPARE_FLAGS)
 
-## local: run the whole AI-Service on this machine (emulators, no cloud) and the seed scenario; SERVE=1 keeps it up, VISION=stand-in
+## local: the whole system on this machine (emulators, no cloud): the seed through the User-Service, its upload screen; SERVE=1 keeps it up, VISION=stand-in
 VISION ?= emulator
 SERVE ?=
 LOCAL_FLAGS ?=

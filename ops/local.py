@@ -656,7 +656,8 @@ def publish_command(arguments: argparse.Namespace) -> int:
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m ops.local",
-        description="Run the whole AI-Service on this machine (emulators, no cloud account).",
+        description="Run the whole system on this machine, the reference User-Service and its "
+        "upload screen in front of the AI-Service (emulators, no cloud account).",
     )
     parser.add_argument(
         "--vision",
