@@ -381,12 +381,13 @@ redrive: pulumi-prerequisites $(VENV)/.installed
 	set -x; \
 	$(BIN)/python -m ops.redrive --outputs-json - $(REDRIVE_FLAGS) <<< "$$outputs"
 
-# ---- Fuzzing the function's parsers at length (make test runs a few hundred examples each) --------
+# ---- Fuzzing every parser of outside input at length (make test runs a few hundred examples each) --
 FUZZ_EXAMPLES ?= 20000
+FUZZ_TESTS := tests/function/test_fuzz.py tests/reliability/test_hostile_input.py \
+	tests/vision_emulator/test_fuzz.py tests/ops/test_redrive_fuzz.py
 
 .PHONY: fuzz
 
-## fuzz: the function's message and request parsers, FUZZ_EXAMPLES fresh examples per property
-fuzz: $(VENV)/.installed
-	FUZZ_EXAMPLES="$(FUZZ_EXAMPLES)" $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/function/test_fuzz.py tests/reliability/test_hostile_input.py
+## fuzz: the function's request and message parsers, the Vision emulator's requests, redrive's dead letters; FUZZ_EXAMPLES fresh examples per property
+fuzz: $(VENV)/.installed vision-model
+	FUZZ_EXAMPLES="$(FUZZ_EXAMPLES)" $(BIN)/python -m pytest -q -p no:cacheprovider $(FUZZ_TESTS)
