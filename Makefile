@@ -241,7 +241,7 @@ tiling-photos: $(VENV)/.installed test-photos
 compare-tiling: tiling-photos vision-model
 	$(BIN)/python -m bench.vision_emulator --compare-tiling $(COMPARE_FLAGS)
 
-## local: run the whole AI-Service on this machine (emulators, no cloud) and the seed scenario; SERVE=1 keeps it up, VISION=stand-in
+## local: the whole system on this machine (emulators, no cloud): the seed through the User-Service, its upload screen; SERVE=1 keeps it up, VISION=stand-in
 VISION ?= emulator
 SERVE ?=
 LOCAL_FLAGS ?=
@@ -255,6 +255,12 @@ BENCH_FLAGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_FLAGS)
+
+## bench-screen: time from choosing a photo to its verdict on the upload screen, headless chromium on make local's stack (2 min)
+BENCH_SCREEN_FLAGS ?=
+.PHONY: bench-screen
+bench-screen: $(VENV)/.installed vision-model chromium
+	$(BIN)/python -m bench.screen $(BENCH_SCREEN_FLAGS)
 
 ## overload: simulate a burst of 10x the Vision quota and count dead letters (README "Reliability")
 OVERLOAD_FLAGS ?=

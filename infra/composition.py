@@ -18,6 +18,7 @@ from infra.settings import FUNCTION_NAME, LABELED_TOPIC, NEW_IMAGE_TOPIC, Settin
 from infra.source_archive import build_archive
 from infra.storage import Storage, StorageArgs
 from infra.topology import topology
+from infra.user_service import UserServiceAccess, UserServiceAccessArgs
 
 
 def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
@@ -64,8 +65,23 @@ def build_stack(settings: Settings) -> dict[str, pulumi.Input[str]]:
             archive=archive,
             labels=labels,
             depends_on=apis.needed_by("storage.googleapis.com"),
+            upload_origins=settings.user_service.origins,
         ),
     )
+    # The User-Service's grants on the contract resources; without its account, none: the stack
+    # stays exactly as it is without a User-Service.
+    if settings.user_service.account is not None:
+        UserServiceAccess(
+            "user-service",
+            UserServiceAccessArgs(
+                project=settings.project,
+                account=settings.user_service.account,
+                new_image_topic=messaging.new_image_topic,
+                images_bucket=storage.images_bucket,
+                results_subscription=messaging.user_service_subscription,
+                depends_on=apis.needed_by("pubsub.googleapis.com", "storage.googleapis.com"),
+            ),
+        )
     # Who read or wrote the uploaded images (and every other object of the project).
     StorageAuditLogs(
         "audit",

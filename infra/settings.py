@@ -20,6 +20,9 @@ NEW_IMAGE_TOPIC = "user-service-new-image"
 LABELED_TOPIC = "ai-service-image-labeled"
 FUNCTION_NAME = "ai-service-image-labeling"
 RUNTIME_ACCOUNT_ID = "ai-service-sa"
+# Where the User-Service writes in the images bucket: its grant there reaches these objects only
+# (the reference User-Service's OBJECT_PREFIX; tests/infra/test_user_service_access.py pins it).
+USER_UPLOADS_PREFIX = "uploads/"
 
 # Our own fixed names (documented in the README).
 INVOKER_ACCOUNT_ID = "ai-service-invoker"
@@ -31,6 +34,7 @@ RESULTS_SUBSCRIPTION = "user-service-image-labeled"
 ARTIFACT_REPOSITORY = "ai-service-functions"
 FUNCTION_RUNTIME = "python312"
 ENTRY_POINT = "label_image"
+OWN_ACCOUNT_IDS = (RUNTIME_ACCOUNT_ID, INVOKER_ACCOUNT_ID, BUILD_ACCOUNT_ID)
 
 CONFIG_NAMESPACE = "ai-service"
 DEFAULT_REGION = "us-central1"
@@ -145,6 +149,17 @@ CHANNELS = Listed(
     "channel resource names such as projects/my-project/notificationChannels/123",
 )
 URL = Pattern(r"https?://[^\s#]+", "an http(s) URL without a #fragment (each alert adds its own)")
+# A user-managed service account (never a Google-managed default one: those carry broad roles).
+SERVICE_ACCOUNT = Pattern(
+    r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com",
+    "a user-managed service account's e-mail, such as user-service@my-project.iam.gserviceaccount.com",
+)
+# What a browser sends as Origin: https, a host, maybe a port; no path (CORS compares exactly).
+ORIGINS = Listed(
+    r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?",
+    "https origins (scheme and host, no path or trailing /) such as "
+    "https://user-service-abc123-uc.a.run.app",
+)
 
 
 @dataclass(frozen=True)
@@ -536,7 +551,46 @@ class Alerting:
     ]
 
 
-SECTIONS = (Buckets, Labeling, Capacity, Delivery, Propagation, Alerting)
+@dataclass(frozen=True)
+class UserService:
+    """The User-Service's side of the contract (docs/user-service.md): who it is, where its screen is."""
+
+    account: Annotated[
+        str | None,
+        Key(
+            "userServiceAccount",
+            SERVICE_ACCOUNT,
+            "",
+            "The User-Service's runtime account (its stack's output runtimeServiceAccountEmail). "
+            "It may publish to user-service-new-image, create, read and delete objects under "
+            f"{USER_UPLOADS_PREFIX} in the images bucket, and pull the results subscription "
+            f"{RESULTS_SUBSCRIPTION}; nothing else, nothing project-wide. Empty: nobody but this "
+            "stack's own accounts holds a grant on those resources.",
+            optional=True,
+        ),
+    ]
+    origins: Annotated[
+        tuple[str, ...],
+        Key(
+            "userServiceOrigins",
+            ORIGINS,
+            "",
+            "Where the User-Service's upload screen is served (its stack's output serviceUrl, and "
+            "any domain of its own): the images bucket's CORS rule lets browsers there PUT a "
+            "photo with a signed URL. Needs userServiceAccount (the URLs are signed by it).",
+        ),
+    ]
+
+    def __post_init__(self) -> None:
+        if self.origins and self.account is None:
+            raise SettingsError(
+                f"{_key(UserService, 'origins')} is set but {_key(UserService, 'account')} is "
+                "not: browsers there could upload only with URLs signed by an account that holds "
+                "no grant on the bucket; set both (docs/user-service.md)"
+            )
+
+
+SECTIONS = (Buckets, Labeling, Capacity, Delivery, Propagation, Alerting, UserService)
 
 
 def _declared_keys(section: type) -> dict[str, Key[Any]]:
@@ -593,8 +647,17 @@ class Settings:
     delivery: Delivery
     propagation: Propagation
     alerting: Alerting
+    user_service: UserService
 
     def __post_init__(self) -> None:
+        account = self.user_service.account
+        own = {f"{name}@{self.project}.iam.gserviceaccount.com" for name in OWN_ACCOUNT_IDS}
+        if account in own:
+            raise SettingsError(
+                f"{_key(UserService, 'account')} is {account}, one of this stack's own accounts; "
+                "it must name the User-Service's (the function must never announce images, nor "
+                "the User-Service publish verdicts)"
+            )
         labeling, timeout = self.labeling, self.capacity.timeout_seconds
         if labeling.vision_timeout_seconds + labeling.publish_timeout_seconds >= timeout:
             raise SettingsError(
@@ -620,6 +683,7 @@ class Settings:
             self.delivery,
             self.propagation,
             self.alerting,
+            self.user_service,
         )
 
     @property
@@ -715,4 +779,5 @@ def load_settings(
         ),
         propagation=_read(Propagation, values),
         alerting=_read(Alerting, values),
+        user_service=_read(UserService, values),
     )

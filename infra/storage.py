@@ -10,6 +10,7 @@ import pulumi_gcp as gcp
 
 from infra.settings import Buckets
 from infra.source_archive import SourceArchive
+from infra.user_service import upload_cors
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class StorageArgs:
     archive: SourceArchive
     labels: Mapping[str, str]
     depends_on: Sequence[pulumi.Resource]
+    # The User-Service's upload screen origins (ai-service:userServiceOrigins); none: no CORS rule.
+    upload_origins: Sequence[str] = ()
 
 
 def hardened_bucket(
@@ -30,6 +33,7 @@ def hardened_bucket(
     opts: pulumi.ResourceOptions,
     *,
     delete_after_days: int | None = None,
+    cors: Sequence[gcp.storage.BucketCorArgs] = (),
 ) -> gcp.storage.Bucket:
     """A private, regional bucket: uniform access (no object ACLs), public access prevented.
 
@@ -58,6 +62,7 @@ def hardened_bucket(
         soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0)
         if expires
         else None,
+        cors=list(cors) or None,
         labels={**args.labels, "component": component},
         opts=opts,
     )
@@ -78,6 +83,7 @@ class Storage(pulumi.ComponentResource):
         # Why: the User-Service uploads images here; the function asks Vision to read gs:// URIs
         # from it. Same region as the function, so Vision reads do not cross regions. Uploads are
         # kept imagesRetentionDays, long enough for a redrive of the dead letters, then deleted.
+        # The User-Service's upload screen PUTs photos straight here: CORS for its origins only.
         self.images_bucket = hardened_bucket(
             f"{name}-images",
             args.buckets.images,
@@ -85,6 +91,7 @@ class Storage(pulumi.ComponentResource):
             "images",
             child,
             delete_after_days=args.buckets.retention_days,
+            cors=upload_cors(args.upload_origins),
         )
         # Why: gen2 functions are built from a zip in Cloud Storage; keeping it in our own
         # hardened bucket (not the gcf-uploads one) keeps its access under this stack's control.

@@ -108,14 +108,30 @@ class PubSubEmulator:
         """Start and return once the emulator says it serves (2-15 s here)."""
         if self.running:
             return self
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> Self:
+        """Start the process without waiting for it (so several emulators start at once); the
+        child is recorded before it is spawned, so close() reaches it whenever a signal comes."""
         self._close_child()
         self._child = ChildProcess(
             self.process_name, self.command(), ready=lambda output: self.ready_line in output
         )
         try:
+            self._child.launch()
+        except BaseException:
+            self._close_child()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
+        """Return once a launched emulator serves; EmulatorError (it stopped) if it does not."""
+        assert self._child is not None, "launch() first"
+        try:
             # A Ctrl-C or SIGTERM while it starts stops it too: its group is its own, so no signal
             # reaches the java process, which would outlive us (adopted by PID 1).
-            self._child.start(timeout)
+            self._child.wait_ready(timeout)
         except StartError as error:
             self._close_child()
             raise EmulatorError(f"{self.title} on {self.host}: {error}") from None
@@ -123,6 +139,10 @@ class PubSubEmulator:
             self._close_child()
             raise
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._child is None else self._child.pid
 
     def command(self) -> list[str]:
         return emulator_command(self.bind_host, self.port)

@@ -1,26 +1,32 @@
-"""`make local`: the whole AI-Service on this machine, with no cloud account and no Pulumi CLI.
+"""`make local`: the whole system of the design on this machine, all seven steps, with no cloud account
+and no Pulumi CLI: the reference User-Service and its upload screen in front of the AI-Service.
 
     python -m ops.local [--vision emulator|stand-in] [--serve] [--timeout 60]
-    python -m ops.local upload FILE [--name OBJECT]      # while `--serve` runs
+    python -m ops.local upload FILE [--name OBJECT]      # while `--serve` runs: straight to the bucket
     python -m ops.local publish ID PATH [--timeout 60]   # publish {"id": ID, "path": PATH}, print its result
 
 It starts, each on a free loopback port and in a process group of its own:
-- Google's Pub/Sub emulator (ops/emulators.py), with the topics and subscriptions provisioned from the
-  stack's own declaration (infra/topology.py: names, push endpoint, retry policy, dead-letter topic
-  and its subscription, max delivery attempts), the push subscription pointing at the function;
-- a storage emulator (gcp-storage-emulator) holding the images bucket;
+- Google's Pub/Sub and Firestore emulators (ops/emulators.py), launched together; the AI-Service's
+  topics and subscriptions provisioned from the stack's own declaration (infra/topology.py: names,
+  push endpoint, retry policy, dead-letter topic and its subscription, max delivery attempts), and the
+  User-Service's own push subscription on the results (user_service/stack names and policies);
+- a storage emulator (gcp-storage-emulator) holding the images bucket, and in front of it, for the
+  browser and the User-Service, the StorageGateway (CORS and GCS's upload preconditions); the Vision
+  emulator reads the emulator itself;
 - a Vision emulator (`python -m vision_emulator`, issue 13), or with `--vision stand-in` the stand-in
   ops/vision_stand_in.py, which recognises only the shipped sample images;
 - the function, as a real functions-framework process with the environment infra/ deploys
-  (Settings.function_environment(), THREADS included), pointed at the emulators.
+  (Settings.function_environment(), THREADS included), pointed at the emulators;
+- the reference User-Service (user_service/function under functions-framework), serving the upload
+  screen and its API, on Firestore and the others' emulators.
 
-Then it runs the seed scenario (ops/scenario.py, the one `make smoke` runs against a deployed stack):
-uploads the samples of ops/samples/manifest.json as image-01.jpg, image-02.jpg, ... (content type as
-the file really is), publishes {"id": 1, "path": "image-01.jpg"}, ... to user-service-new-image, pulls
-the results subscription like the User-Service and prints a table. Exit status: 0 when every image got
-its expected verdict, 1 when one did not, 2 for bad input or an emulator that does not start. Every
-process it started is stopped on exit, on failure, on Ctrl-C and on SIGTERM; `--serve` keeps them
-running (after the scenario) until then.
+Then it runs the seed scenario as a person does, through the User-Service's HTTP API: each sample of
+ops/samples/manifest.json is uploaded (POST /api/uploads, PUT to the signed URL, POST .../done: steps
+1, 2a-2c), the AI-Service labels it (3-6) and the entry is read until final (7). It prints the upload
+screen's address and a table. Exit status: 0 when every sample ended as expected (the bicycle
+accepted, the house blocked), 1 when one did not, 2 for bad input or an emulator that does not start.
+Every process it started is stopped on exit, on failure, on Ctrl-C and on SIGTERM; `--serve` keeps them
+running (after the scenario) until then, for a person to try photos of their own on the screen.
 """
 
 from __future__ import annotations
@@ -42,16 +48,26 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 # The stack's settings and topology are pure (no Pulumi imports): the local run reads the very
 # declaration the stack does.
-from infra.settings import Settings, load_settings
-from infra.topology import Subscription, Topology, topology
-from ops import ROOT, common, scenario
+from infra.settings import LABELED_TOPIC, Settings, SettingsError, load_settings
+from infra.topology import (
+    DeadLetterPolicy,
+    PushToFunction,
+    RetryPolicy,
+    Subscription,
+    Topic,
+    Topology,
+    topology,
+)
+from ops import ROOT, common, journeys, scenario
 from ops.common import FAIL, PASS, USAGE_ERROR, UsageError
 from ops.emulators import (
     EmulatorError,
+    FirestoreEmulator,
     PubSubEmulator,
     VisionEmulator,
     emulator_command,
     emulator_environment,
+    firestore_emulator_command,
     pubsub_clients,
 )
 from ops.function_server import FunctionServer
@@ -64,6 +80,9 @@ from ops.processes import (
     signals_ignored,
     stopped_on_signals,
 )
+from user_service.local.server import UserServiceServer, local_environment
+from user_service.local.storage_gateway import StorageGateway
+from user_service.stack import settings as user_service_stack
 
 LOCAL_PROJECT = "ai-service-local"
 # Where `--serve` says how to reach it, for `upload` and `publish` (AI_SERVICE_LOCAL_STATE overrides).
@@ -105,9 +124,26 @@ def vision_emulator_installed() -> bool:
 # -- what the stack declares, for this machine -------------------------------------------------
 
 
-def local_settings(values: Mapping[str, str | None] | None = None) -> Settings:
+def local_settings(
+    values: Mapping[str, str | None] | None = None, project: str = LOCAL_PROJECT
+) -> Settings:
     """The stack's settings with its defaults (or `values`), for a project that exists nowhere."""
-    return load_settings(LOCAL_PROJECT, None, dict(values or {}), stack="local")
+    return load_settings(project, None, dict(values or {}), stack="local")
+
+
+def config_settings(assignments: Sequence[str] = ()) -> Settings:
+    """local_settings from `KEY=VALUE` assignments of ai-service:* keys (without the namespace);
+    UsageError naming what is wrong."""
+    values: dict[str, str | None] = {}
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--config takes KEY=VALUE (an ai-service:* key), got {assignment!r}")
+        values[key.strip()] = value
+    try:
+        return local_settings(values)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
 
 
 def function_environment(settings: Settings, vision_host: str, pubsub_host: str) -> dict[str, str]:
@@ -173,9 +209,15 @@ def provision(
 
 def describe_topology(declared: Topology) -> list[str]:
     push = declared.push_subscription
+    lines = describe_topology_lines(declared.subscriptions, "the function")
+    lines.append(f"    ack deadline of {push.name}: {push.ack_deadline_seconds} s")
+    return lines
+
+
+def describe_topology_lines(subscriptions: Sequence[Subscription], pushed_to: str) -> list[str]:
     lines = []
-    for subscription in declared.subscriptions:
-        kind = "push to the function" if subscription.push else "pull"
+    for subscription in subscriptions:
+        kind = f"push to {pushed_to}" if subscription.push else "pull"
         line = f"    {subscription.topic} -> {subscription.name} ({kind}"
         if subscription.retry_policy is not None:
             line += (
@@ -188,23 +230,71 @@ def describe_topology(declared: Topology) -> list[str]:
                 f"{subscription.dead_letter_policy.max_delivery_attempts} attempts"
             )
         lines.append(line + ")")
-    lines.append(f"    ack deadline of {push.name}: {push.ack_deadline_seconds} s")
     return lines
+
+
+# -- the User-Service's side, as its stack declares it -------------------------------------------
+
+
+def user_service_subscriptions() -> tuple[Topic, tuple[Subscription, ...]]:
+    """The User-Service stack's results delivery (user_service/stack/delivery.py): its dead-letter
+    topic, that topic's subscription, and its push subscription on the results, with the stack's
+    default retry and dead-letter policies."""
+    dead_letter = Topic(user_service_stack.DEAD_LETTER_TOPIC)
+    defaults = user_service_stack.DEFAULTS
+    return dead_letter, (
+        Subscription(
+            user_service_stack.DEAD_LETTER_SUBSCRIPTION,
+            dead_letter.name,
+            ack_deadline_seconds=user_service_stack.ACK_DEADLINE_SECONDS,
+        ),
+        Subscription(
+            user_service_stack.RESULTS_SUBSCRIPTION,
+            LABELED_TOPIC,
+            ack_deadline_seconds=user_service_stack.ACK_DEADLINE_SECONDS,
+            push=PushToFunction(invoker_account_id=user_service_stack.PUSH_ACCOUNT_ID),
+            retry_policy=RetryPolicy(
+                int(defaults["minimumBackoffSeconds"] or 10),
+                int(defaults["maximumBackoffSeconds"] or 600),
+            ),
+            dead_letter_policy=DeadLetterPolicy(
+                dead_letter.name, int(defaults["maxDeliveryAttempts"] or 10)
+            ),
+        ),
+    )
 
 
 # -- the processes -----------------------------------------------------------------------------
 
 
 class LocalStack:
-    """The emulators and the function, each on a free port, started together and stopped together."""
+    """The emulators, the function and the User-Service, each on a free port, started together and
+    stopped together."""
 
-    def __init__(self, settings: Settings, vision: str = VISION_EMULATOR) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        vision: str = VISION_EMULATOR,
+        *,
+        pubsub: PubSubEmulator | None = None,
+        firestore: FirestoreEmulator | None = None,
+        user_service_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """`pubsub` and `firestore`: emulators already running (the tests' shared ones, each test
+        in a project of its own), neither started nor stopped here; `user_service_environment`
+        overrides the User-Service's variables (e.g. VERDICT_DEADLINE_SECONDS)."""
         self.settings = settings
         self.declared = topology(settings)
         self.vision_kind = vision
         self.project = settings.project
         self.bucket = settings.buckets.images
-        self.pubsub = PubSubEmulator(HOST)
+        self.pubsub = pubsub or PubSubEmulator(HOST)
+        self.firestore = firestore or FirestoreEmulator(HOST)
+        self.own_emulators: list[PubSubEmulator] = [
+            emulator
+            for emulator, given in ((self.pubsub, pubsub), (self.firestore, firestore))
+            if given is None
+        ]
         storage_port = free_port()
         self.storage_url = f"http://{HOST}:{storage_port}"
         self.storage = ChildProcess(
@@ -216,6 +306,7 @@ class LocalStack:
             ready=lambda _output: accepts(HOST, storage_port),
             cwd=ROOT,
         )
+        # Vision reads gs:// objects from the emulator itself, as the AI-Service reads the bucket.
         self.vision = VisionEmulator(
             self.storage_url,
             module=VISION_MODULES[vision],
@@ -225,33 +316,75 @@ class LocalStack:
         self.function = FunctionServer(
             function_environment(settings, self.vision.host, self.pubsub.host)
         )
+        # The browser and the User-Service reach storage through the gateway (CORS, preconditions),
+        # which allows the upload screen's origin: the User-Service's own address.
+        self.gateway_port = free_port()
+        self.gateway_url = f"http://{HOST}:{self.gateway_port}"
+        self.gateway: StorageGateway | None = None  # an in-process server, made in start()
+        self.user_service = UserServiceServer(
+            local_environment(
+                self.project,
+                self.bucket,
+                self.firestore.host,
+                self.pubsub.host,
+                self.gateway_url,
+                **(user_service_environment or {}),
+            )
+        )
 
     @property
     def pubsub_host(self) -> str:
         return self.pubsub.host
 
+    @property
+    def screen_url(self) -> str:
+        """The upload screen's address."""
+        return f"{self.user_service.url}/"
+
+    def children(self) -> tuple[ChildProcess, ...]:
+        return (self.storage, self.vision, self.function, self.user_service)
+
     def check(self) -> LocalStack:
         """Bad input before anything starts: UsageError (the Vision emulator missing) or
-        EmulatorError (the Pub/Sub emulator missing)."""
+        EmulatorError (Google's Pub/Sub or Firestore emulator missing)."""
         if self.vision_kind == VISION_EMULATOR and not vision_emulator_installed():
             raise UsageError(VISION_EMULATOR_MISSING)
         emulator_command(HOST, 0)
+        firestore_emulator_command(HOST, 0)
         return self
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> LocalStack:
-        """Launch everything at once, then wait for each; StartError or EmulatorError if one fails.
+        """Launch everything at once (the two Java emulators take longest), then wait for each;
+        StartError or EmulatorError if one fails.
 
         Each child is recorded before it is launched, so stop() reaches it whatever moment a
         Ctrl-C or SIGTERM interrupts the start-up.
         """
-        for child in (self.storage, self.vision, self.function):
+        for emulator in self.own_emulators:
+            emulator.launch()
+        for child in self.children():
             child.launch()
-        self.pubsub.start(timeout)
-        for child in (self.storage, self.vision, self.function):
+        self.gateway = StorageGateway(
+            self.storage_url, [self.user_service.url], port=self.gateway_port
+        ).start()
+        for emulator in self.own_emulators:
+            emulator.wait_ready(timeout)
+        for child in self.children():
             child.wait_ready(timeout)
         publisher, subscriber = pubsub_clients(self.pubsub_host)
         try:
             provision(publisher, subscriber, self.project, self.declared, self.function.url)
+            dead_letter, subscriptions = user_service_subscriptions()
+            publisher.create_topic(
+                name=f"projects/{self.project}/topics/{dead_letter.name}", timeout=30
+            )
+            for subscription in subscriptions:
+                subscriber.create_subscription(
+                    request=subscription_request(
+                        self.project, subscription, self.user_service.push_endpoint
+                    ),
+                    timeout=30,
+                )
         finally:
             subscriber.close()
         return self
@@ -259,16 +392,25 @@ class LocalStack:
     def dead(self) -> list[str]:
         """The names of started processes that are no longer running."""
         dead = [] if self.pubsub.running else ["the Pub/Sub emulator"]
-        for child in (self.storage, self.vision, self.function):
+        dead += [] if self.firestore.running else ["the Firestore emulator"]
+        for child in self.children():
             if not child.running:
-                dead.append(child.name if child is self.function else f"the {child.name}")
+                dead.append(f"the {child.name}")
         return dead
 
     def stop(self) -> None:
-        """Stop everything, the function first; each stop is attempted whatever the others do."""
-        for child in (self.function, self.vision, self.storage, self.pubsub):
+        """Stop everything, the services first; each stop is attempted whatever the others do."""
+        for child in (self.user_service, self.function, self.vision):
             with contextlib.suppress(Exception):
                 child.close()
+        if self.gateway is not None:
+            with contextlib.suppress(Exception):
+                self.gateway.stop()
+        with contextlib.suppress(Exception):
+            self.storage.close()
+        for emulator in reversed(self.own_emulators):
+            with contextlib.suppress(Exception):
+                emulator.close()
 
     def describe(self) -> list[str]:
         vision = (
@@ -279,14 +421,23 @@ class LocalStack:
             f"not Cloud Vision)    {self.vision.host}"
         )
         threads = self.settings.function_environment()["THREADS"]
+        _, subscriptions = user_service_subscriptions()
         return [
             "  Pub/Sub   Google's Pub/Sub emulator (real)    " + self.pubsub_host,
+            "  Firestore Google's Firestore emulator (real), the User-Service's uploads    "
+            + self.firestore.host,
             f"  Storage   gcp-storage-emulator, bucket {self.bucket}    {self.storage_url}",
+            "            and the StorageGateway in front of it for the browser and the "
+            f"User-Service (CORS, GCS's upload checks)    {self.gateway_url}",
             "  " + vision,
             f"  Function  function/main.py under functions-framework (real), THREADS={threads} as "
             f"deployed    {self.function.url}",
+            "  User-Service  user_service/function/main.py under functions-framework (real): the "
+            f"upload screen and its API    {self.screen_url}",
             "  Topics and subscriptions, from infra/topology.py (the stack's declaration):",
             *describe_topology(self.declared),
+            "  and the User-Service's own, from user_service/stack:",
+            *describe_topology_lines(subscriptions, "the User-Service"),
         ]
 
     def state(self) -> dict[str, Any]:
@@ -299,6 +450,8 @@ class LocalStack:
             "storage_url": self.storage_url,
             "new_image_topic": self.declared.new_image_topic.name,
             "results_subscription": self.declared.results_subscription.name,
+            "firestore_host": self.firestore.host,
+            "screen_url": self.screen_url,
         }
 
 
@@ -319,43 +472,11 @@ def target(project: str, bucket: str, topic: str, subscription: str) -> scenario
 # -- the seed scenario -------------------------------------------------------------------------
 
 
-def seed_submissions(manifest: Path = scenario.DEFAULT_MANIFEST) -> list[scenario.Submission]:
-    """The seed's manual test: sample N uploaded as image-0N.jpg, announced with id N."""
-    images, _ = scenario.load_manifest(manifest)
-    scenario.check_images(images)
-    return [
-        scenario.Submission(index, image, f"image-{index:02d}.jpg")
-        for index, image in enumerate(images, start=1)
-    ]
-
-
-def run_seed(stack: LocalStack, timeout: float, out: TextIO | None = None) -> scenario.Report:
-    out = out or sys.stdout
-    submissions = seed_submissions()
-    for submission in submissions:
-        print(
-            f"  {submission.image.file.relative_to(ROOT)} -> gs://{stack.bucket}/"
-            f'{submission.object_name}, then {{"id": {json.dumps(submission.image_id)}, '
-            f'"path": "{submission.object_name}"}} -> {stack.declared.new_image_topic.name}',
-            file=out,
-            flush=True,
-        )
-    options = scenario.Options(
-        timeout=timeout,
-        enforce_match=True,  # locally the verdicts are known: a wrong one fails the run
-        poll_interval=0.05,
-        name="local",
-        columns=LOCAL_COLUMNS,
-    )
-    state = stack.state()
-    run_clients = clients(stack.project, stack.pubsub_host, stack.storage_url)
-    local_target = target(
-        stack.project, stack.bucket, state["new_image_topic"], state["results_subscription"]
-    )
-    try:
-        return scenario.run(local_target, submissions, options, run_clients, out)
-    finally:
-        run_clients.subscriber.close()
+def run_seed(
+    stack: LocalStack, timeout: float, out: TextIO | None = None
+) -> tuple[int, list[journeys.Journey]]:
+    """The samples through the User-Service's API, as the upload screen sends them."""
+    return journeys.run(stack.user_service.url, journeys.seed_images(), timeout, out)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -367,15 +488,24 @@ def python_command() -> str:
     return ".venv/bin/python" if Path(sys.executable) == venv_python else sys.executable
 
 
+def screen_banner(stack: LocalStack) -> list[str]:
+    rule = "=" * 78
+    return [rule, f"  Upload screen: {stack.screen_url}", rule]
+
+
 def serve_instructions(stack: LocalStack) -> list[str]:
     python = python_command()
     return [
         "",
-        "Serving. Try an image of your own, from another terminal in this directory:",
+        *screen_banner(stack),
+        "Serving. Open the upload screen in a browser on this machine and choose or drop a photo of",
+        "your own: it goes through all seven steps, and the screen says Allowed or Blocked.",
+        "Or, from another terminal in this directory, straight to the AI-Service (no User-Service):",
         f"  {python} -m ops.local upload ~/Pictures/bike.jpg          # -> gs://{stack.bucket}/bike.jpg",
         f'  {python} -m ops.local publish 3 bike.jpg                  # {{"id": 3, "path": "bike.jpg"}}, then its result',
         f"Or with the Google clients: PUBSUB_EMULATOR_HOST={stack.pubsub_host} "
-        f"STORAGE_EMULATOR_HOST={stack.storage_url} (project {stack.project}).",
+        f"FIRESTORE_EMULATOR_HOST={stack.firestore.host} STORAGE_EMULATOR_HOST={stack.storage_url} "
+        f"(project {stack.project}).",
         "Ctrl-C stops everything.",
     ]
 
@@ -383,14 +513,15 @@ def serve_instructions(stack: LocalStack) -> list[str]:
 def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        seed_submissions()  # a missing or unreadable sample is bad input, before anything starts
-        stack = LocalStack(local_settings(), arguments.vision).check()
+        journeys.seed_images()  # a missing or unreadable sample is bad input, before anything starts
+        stack = LocalStack(config_settings(arguments.config), arguments.vision).check()
     except (UsageError, EmulatorError) as error:
         print(f"local ERROR: {error}", file=sys.stderr)
         return USAGE_ERROR
     started = time.monotonic()
     print(
-        "make local: the AI-Service on this machine, no cloud (Ctrl-C stops everything)",
+        "make local: the whole system on this machine, the User-Service and the AI-Service, no "
+        "cloud (Ctrl-C stops everything)",
         file=out,
         flush=True,
     )
@@ -403,10 +534,15 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
                 return USAGE_ERROR
             print(f"started in {time.monotonic() - started:.1f} s:", file=out)
             print("\n".join(stack.describe()), file=out, flush=True)
-            print("seed scenario (ops/scenario.py, as make smoke runs it):", file=out, flush=True)
-            report = run_seed(stack, arguments.timeout, out)
+            print(f"upload screen: {stack.screen_url}", file=out)
+            print(
+                "seed scenario, through the User-Service's API as the upload screen sends it:",
+                file=out,
+                flush=True,
+            )
+            exit_code, _ = run_seed(stack, arguments.timeout, out)
             if not arguments.serve:
-                return report.exit_code
+                return exit_code
             state_file().parent.mkdir(parents=True, exist_ok=True)
             state_file().write_text(json.dumps(stack.state(), indent=2) + "\n", encoding="utf-8")
             print("\n".join(serve_instructions(stack)), file=out, flush=True)
@@ -424,7 +560,10 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
                 with contextlib.suppress(OSError):
                     state_file().unlink()
             print(
-                "stopped: the function, Vision, storage and Pub/Sub emulators", file=out, flush=True
+                "stopped: the User-Service, the function, Vision, the gateway, the storage, "
+                "Firestore and Pub/Sub emulators",
+                file=out,
+                flush=True,
             )
 
 
@@ -517,7 +656,8 @@ def publish_command(arguments: argparse.Namespace) -> int:
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m ops.local",
-        description="Run the whole AI-Service on this machine (emulators, no cloud account).",
+        description="Run the whole system on this machine, the reference User-Service and its "
+        "upload screen in front of the AI-Service (emulators, no cloud account).",
     )
     parser.add_argument(
         "--vision",
@@ -526,6 +666,14 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="the local Vision emulator (default) or the stand-in that knows only the samples",
     )
     parser.add_argument("--serve", action="store_true", help="keep running after the scenario")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a stack setting, as `pulumi config set ai-service:KEY VALUE` would set it, e.g. "
+        "visionFeatures=LABEL_DETECTION,OBJECT_LOCALIZATION (boxes on the screen); repeatable",
+    )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait for results"
     )

@@ -348,13 +348,19 @@ COLUMNS: Mapping[str, Callable[[Outcome], str]] = {
 SMOKE_COLUMNS = ("id", "path", "status", "matched", "expected", "top labels")
 
 
-def render_table(outcomes: Sequence[Outcome], columns: Sequence[str] = SMOKE_COLUMNS) -> str:
-    header = tuple(columns)
-    rows = [tuple(COLUMNS[column](outcome) for column in columns) for outcome in outcomes]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart (what the tests and a reader split on)."""
+    lines = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def render_table(outcomes: Sequence[Outcome], columns: Sequence[str] = SMOKE_COLUMNS) -> str:
+    return table(
+        columns, [tuple(COLUMNS[column](outcome) for column in columns) for outcome in outcomes]
     )
 
 

@@ -16,10 +16,13 @@ from urllib.parse import urlsplit
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Secret,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
 # The sentinels the engine sends for preview-unknown values, and the error pulumi_policy's property
@@ -157,6 +160,43 @@ ABOVE_PROJECT_IAM_TYPES: Final = frozenset(
             "iAMAuditConfig:IAMAuditConfig",
         )
     }
+)
+
+
+# The contract between the two teams (issue 18; docs/user-service.md): fixed names on both sides.
+# On these resources the stack grants the contract's roles only, each to service accounts only:
+# - user-service-new-image: roles/pubsub.publisher, to the User-Service (never this stack's runtime,
+#   which would then choose what the function reads);
+# - ai-service-image-labeled: roles/pubsub.publisher, to this stack's runtime ai-service-sa only
+#   (anyone else could publish a forged verdict);
+# - user-service-image-labeled (the results subscription): roles/pubsub.subscriber;
+# - the images bucket (the one a function reads, its BUCKET_NAME): roles/storage.legacyObjectReader
+#   to ai-service-sa (Vision reads as it), and roles/storage.objectUser conditioned exactly to the
+#   objects under uploads/ (the User-Service's uploads), to another service account.
+NEW_IMAGE_TOPIC: Final = "user-service-new-image"
+LABELED_TOPIC: Final = "ai-service-image-labeled"
+RESULTS_SUBSCRIPTION: Final = "user-service-image-labeled"
+AI_RUNTIME_ACCOUNT_ID: Final = "ai-service-sa"
+UPLOADS_PREFIX: Final = "uploads/"
+PUBLISHER: Final = "roles/pubsub.publisher"
+SUBSCRIBER: Final = "roles/pubsub.subscriber"
+IMAGE_READER: Final = "roles/storage.legacyObjectReader"
+UPLOADS_WRITER: Final = "roles/storage.objectUser"
+TOPIC_IAM_TYPES: Final = frozenset(
+    {f"gcp:pubsub/topicIAM{kind}:TopicIAM{kind}" for kind in ("Member", "Binding", "Policy")}
+)
+SUBSCRIPTION_IAM_TYPES: Final = frozenset(
+    {
+        f"gcp:pubsub/subscriptionIAM{kind}:SubscriptionIAM{kind}"
+        for kind in ("Member", "Binding", "Policy")
+    }
+)
+BUCKET_IAM_TYPES: Final = frozenset(
+    {f"gcp:storage/bucketIAM{kind}:BucketIAM{kind}" for kind in ("Member", "Binding", "Policy")}
+)
+_SERVICE_ACCOUNT_MEMBER: Final = re.compile(r"serviceAccount:[^@\s]+@[^@\s]+")
+_AI_RUNTIME_MEMBER: Final = re.compile(
+    rf"serviceAccount:{AI_RUNTIME_ACCOUNT_ID}@[a-z0-9-]+\.iam\.gserviceaccount\.com"
 )
 
 
@@ -568,6 +608,205 @@ def _no_secrets(args: ResourceValidationArgs, report_violation: ReportViolation)
         )
 
 
+def _role_grants(props: Props) -> tuple[list[tuple[Any, list[Any], Any, str]], list[str]]:
+    """(role, members, condition, where) of a member/binding's own grant and of each policyData
+    binding; a member unknown in preview is kept as UNKNOWN."""
+    own_members = [_lookup(props, "member")] if "member" in props else []
+    listed = _lookup(props, "members")
+    own_members += listed if isinstance(listed, list) else ([listed] if listed else [])
+    grants = [(_lookup(props, "role"), own_members, _lookup(props, "condition"), "role")]
+    bindings, violations = _policy_data_bindings(props)
+    grants += [
+        (
+            binding.get("role"),
+            _strings(binding.get("members")),
+            binding.get("condition"),
+            "policyData binding role",
+        )
+        for binding in bindings
+    ]
+    return [grant for grant in grants if grant[0] is not None], violations
+
+
+def _short_name(value: Any, kind: str) -> Any:
+    """`name` from `name` or `projects/P/<kind>/name`; UNKNOWN and non-strings as they are."""
+    if isinstance(value, str) and f"/{kind}/" in value:
+        return value.rsplit("/", 1)[-1]
+    return value
+
+
+def _member_violations(
+    members: Sequence[Any], who: str, wanted: Callable[[str], bool]
+) -> list[str]:
+    found = []
+    for member in members:
+        if not isinstance(member, str):
+            continue  # unknown in preview: judged at `pulumi up`
+        if not _SERVICE_ACCOUNT_MEMBER.fullmatch(member.strip()):
+            found.append(
+                f"grants to {member!r}; on a contract resource only service accounts may hold a "
+                f"role (expected {who})"
+            )
+        elif not wanted(member.strip()):
+            found.append(f"grants to {member!r}; expected {who}")
+    return found
+
+
+def _is_ai_runtime(member: str) -> bool:
+    return _AI_RUNTIME_MEMBER.fullmatch(member) is not None
+
+
+def _contract_grant_violations(
+    props: Props, resource: str, role_wanted: str, who: str, wanted: Callable[[str], bool]
+) -> list[str]:
+    grants, violations = _role_grants(props)
+    for role, members, _condition, where in grants:
+        if role is UNKNOWN:
+            continue
+        if role != role_wanted:
+            violations.append(
+                f"{where} {role!r} on {resource}, a contract resource; the contract grants "
+                f"{role_wanted!r} there and nothing else (docs/user-service.md)"
+            )
+            continue
+        violations += [
+            f"{role!r} on {resource} {message}"
+            for message in _member_violations(members, who, wanted)
+        ]
+    return violations
+
+
+def contract_topic_violations(props: Props) -> list[str]:
+    """On the contract topics: publisher only, to the User-Service (new images) or to this
+    stack's runtime (results)."""
+    topic = _short_name(_lookup(props, "topic"), "topics")
+    if topic == NEW_IMAGE_TOPIC:
+        return _contract_grant_violations(
+            props,
+            f"topic {topic}",
+            PUBLISHER,
+            f"the User-Service's service account, never {AI_RUNTIME_ACCOUNT_ID} (the function "
+            "would choose what it reads)",
+            lambda member: not _is_ai_runtime(member),
+        )
+    if topic == LABELED_TOPIC:
+        return _contract_grant_violations(
+            props,
+            f"topic {topic}",
+            PUBLISHER,
+            f"this stack's runtime account {AI_RUNTIME_ACCOUNT_ID} only (anyone else could "
+            "publish a forged verdict)",
+            _is_ai_runtime,
+        )
+    return []
+
+
+def contract_subscription_violations(props: Props) -> list[str]:
+    """On the results subscription: subscriber only, to service accounts."""
+    subscription = _short_name(_lookup(props, "subscription"), "subscriptions")
+    if subscription != RESULTS_SUBSCRIPTION:
+        return []
+    return _contract_grant_violations(
+        props,
+        f"subscription {subscription}",
+        SUBSCRIBER,
+        "the User-Service's service account",
+        lambda _member: True,
+    )
+
+
+def uploads_condition(bucket: str) -> str:
+    """The one condition the User-Service's grant on the images bucket may carry."""
+    return f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{UPLOADS_PREFIX}")'
+
+
+def images_bucket_grant_violations(bucket: str, props: Props) -> list[str]:
+    """On the images bucket: legacyObjectReader to this stack's runtime, objectUser conditioned to
+    the User-Service's uploads to another service account, nothing else."""
+    grants, violations = _role_grants(props)
+    for role, members, condition, where in grants:
+        if role is UNKNOWN:
+            continue
+        resource = f"the images bucket {bucket}"
+        if role == IMAGE_READER:
+            violations += [
+                f"{role!r} on {resource} {message}"
+                for message in _member_violations(
+                    members,
+                    f"this stack's runtime account {AI_RUNTIME_ACCOUNT_ID} (Vision reads as it)",
+                    _is_ai_runtime,
+                )
+            ]
+        elif role == UPLOADS_WRITER:
+            expression = _lookup(condition, "expression")
+            known = condition is not UNKNOWN and expression is not UNKNOWN
+            if known and expression != uploads_condition(bucket):
+                violations.append(
+                    f"{where} {role!r} on {resource} must be conditioned exactly to "
+                    f"{uploads_condition(bucket)} (the User-Service's uploads; no listing), "
+                    f"got {expression!r}"
+                )
+            violations += [
+                f"{role!r} on {resource} {message}"
+                for message in _member_violations(
+                    members,
+                    f"the User-Service's service account, not {AI_RUNTIME_ACCOUNT_ID}",
+                    lambda member: not _is_ai_runtime(member),
+                )
+            ]
+        else:
+            violations.append(
+                f"{where} {role!r} on {resource}, a contract resource; the contract grants "
+                f"{IMAGE_READER!r} to {AI_RUNTIME_ACCOUNT_ID} and {UPLOADS_WRITER!r} conditioned "
+                f"to {UPLOADS_PREFIX} there, nothing else (docs/user-service.md)"
+            )
+    return violations
+
+
+def images_buckets(resources: Sequence[tuple[str, Props]]) -> set[str]:
+    """The buckets a function reads images from: its BUCKET_NAME (labeling.config)."""
+    found = set()
+    for resource_type, props in resources:
+        if resource_type == FUNCTION_V2:
+            bucket = _lookup(props, "serviceConfig", "environmentVariables", "BUCKET_NAME")
+        elif resource_type == FUNCTION_V1:
+            bucket = _lookup(props, "environmentVariables", "BUCKET_NAME")
+        else:
+            continue
+        if isinstance(bucket, str):
+            found.add(bucket)
+    return found
+
+
+def stack_contract_bucket_violations(
+    resources: Sequence[tuple[str, str, Props]],
+) -> list[tuple[str, str]]:
+    """(urn, message) for each grant on an images bucket that the contract does not make."""
+    images = images_buckets([(kind, props) for kind, _, props in resources])
+    found = []
+    for resource_type, urn, props in resources:
+        if resource_type not in BUCKET_IAM_TYPES:
+            continue
+        bucket = _lookup(props, "bucket")
+        bucket = bucket.removeprefix("b/") if isinstance(bucket, str) else bucket
+        if bucket in images:
+            found += [
+                (urn, f"{resource_type}: {message}")
+                for message in images_bucket_grant_violations(bucket, props)
+            ]
+    return found
+
+
+def _contract_bucket_grants(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    resources = []
+    for resource in args.resources:
+        props = plain_properties(resource.props)
+        if isinstance(props, Mapping):
+            resources.append((resource.resource_type, resource.urn, props))
+    for urn, message in stack_contract_bucket_violations(resources):
+        report_violation(message, urn)
+
+
 # --- Policies ------------------------------------------------------------------------------------
 
 
@@ -600,7 +839,7 @@ def _one_of(*resource_types: str) -> Callable[[str], bool]:
     return lambda resource_type: resource_type in wanted
 
 
-POLICIES: list[ResourceValidationPolicy] = [
+POLICIES: list[Policy] = [
     _resource_policy(
         "functions-internal-ingress-only",
         "Gen2 Cloud Functions accept internal traffic only (serviceConfig.ingressSettings).",
@@ -692,6 +931,30 @@ POLICIES: list[ResourceValidationPolicy] = [
         name="stack-holds-no-secrets",
         description="No resource input is a secret: pull request previews can decrypt the stack.",
         validate=_no_secrets,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    _resource_policy(
+        "contract-topics-publishers-only",
+        f"On {NEW_IMAGE_TOPIC} and {LABELED_TOPIC}: roles/pubsub.publisher only, to service "
+        f"accounts; on {LABELED_TOPIC} to {AI_RUNTIME_ACCOUNT_ID} only, on {NEW_IMAGE_TOPIC} never "
+        "to it.",
+        lambda resource_type: resource_type in TOPIC_IAM_TYPES,
+        contract_topic_violations,
+    ),
+    _resource_policy(
+        "contract-results-subscription-subscribers-only",
+        f"On {RESULTS_SUBSCRIPTION}: roles/pubsub.subscriber only, to service accounts.",
+        lambda resource_type: resource_type in SUBSCRIPTION_IAM_TYPES,
+        contract_subscription_violations,
+    ),
+    StackValidationPolicy(
+        name="contract-images-bucket-grants",
+        description=(
+            f"On the images bucket (a function's BUCKET_NAME): {IMAGE_READER} to "
+            f"{AI_RUNTIME_ACCOUNT_ID}, {UPLOADS_WRITER} conditioned to {UPLOADS_PREFIX} to another "
+            "service account, nothing else."
+        ),
+        validate=_contract_bucket_grants,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     _resource_policy(

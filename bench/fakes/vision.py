@@ -45,7 +45,8 @@ class FakeImage:
     """What Vision answers for one image."""
 
     labels: Sequence[tuple[str, float]] = BICYCLE_LABELS
-    objects: Sequence[tuple[str, float]] = ()
+    # (name, score), or (name, score, vertices): its normalized bounding polygon, [(x, y), ...].
+    objects: Sequence[tuple[str, float] | tuple[str, float, Sequence[tuple[float, float]]]] = ()
     safe_search: dict[str, int] | None = None  # category -> vision_v1.Likelihood
     error_code: int = 0
     error_message: str = ""
@@ -70,9 +71,17 @@ class FakeImage:
             limit = object_feature.max_results or len(self.objects)
             response.localized_object_annotations = [
                 vision_v1.LocalizedObjectAnnotation(
-                    mid=f"/m/obj{index:03d}", name=name, score=score
+                    mid=f"/m/obj{index:03d}",
+                    name=item[0],
+                    score=item[1],
+                    bounding_poly=vision_v1.BoundingPoly(
+                        normalized_vertices=[
+                            vision_v1.NormalizedVertex(x=x, y=y)
+                            for x, y in (item[2] if len(item) > 2 else ())
+                        ]
+                    ),
                 )
-                for index, (name, score) in enumerate(self.objects[:limit])
+                for index, item in enumerate(self.objects[:limit])
             ]
         if vision_v1.Feature.Type.SAFE_SEARCH_DETECTION in wanted:
             likelihoods = self.safe_search or {}

@@ -42,7 +42,7 @@ def labeled_result(
         "processed_at": processed_at,
     }
     if annotation.objects:
-        result["objects"] = [_fields(item) for item in annotation.objects]
+        result["objects"] = [_object_fields(item) for item in annotation.objects]
     if annotation.safe_search is not None:
         result["safe_search"] = {
             **annotation.safe_search.likelihoods,
@@ -56,10 +56,18 @@ def _decision(match: Match) -> dict[str, str]:
     return {} if match.decision is None else {"decision": match.decision}
 
 
-def _fields(item: Label | DetectedObject) -> dict[str, Any]:
-    """The same dict as dataclasses.asdict for these flat dataclasses (str and float fields, in
+def _fields(item: Label) -> dict[str, Any]:
+    """The same dict as dataclasses.asdict for this flat dataclass (str and float fields, in
     definition order), without asdict's recursive deep copy: about 1 µs against 5 µs per label."""
     return dict(vars(item))
+
+
+def _object_fields(item: DetectedObject) -> dict[str, Any]:
+    """name, score, mid, and the box where Vision gave one (an additive field of 1.0)."""
+    fields: dict[str, Any] = {"name": item.name, "score": item.score, "mid": item.mid}
+    if item.box is not None:
+        fields["box"] = dict(vars(item.box))
+    return fields
 
 
 def failed_result(

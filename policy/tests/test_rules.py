@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 import rules
 import yaml
-from policy_harness import judge, run_policy, violations
+from policy_harness import (
+    RESOURCE_POLICIES,
+    STACK_POLICIES,
+    judge,
+    judge_stack,
+    run_policy,
+    violations,
+)
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 from pulumi_policy.proxy import (
     UNKNOWN_ARRAY_VALUE,
@@ -194,7 +201,10 @@ def good_stack() -> list[tuple[str, dict[str, Any]]]:
 
 def test_policies_are_resource_validation_policies_with_unique_names() -> None:
     assert POLICIES, "POLICIES is empty"
-    assert all(isinstance(policy, ResourceValidationPolicy) for policy in POLICIES)
+    # One rule needs two resources at once (a grant and the function naming its bucket).
+    assert [policy.name for policy in STACK_POLICIES] == ["contract-images-bucket-grants"]
+    assert all(isinstance(policy, ResourceValidationPolicy) for policy in RESOURCE_POLICIES)
+    assert len(RESOURCE_POLICIES) + len(STACK_POLICIES) == len(POLICIES)
     names = [policy.name for policy in POLICIES]
     assert len(names) == len(set(names)), f"duplicate policy names: {names}"
 
@@ -823,7 +833,7 @@ def test_plain_properties_replaces_unknowns_and_unwraps_the_proxy() -> None:
 # --- Policies stay on their own resource types ---------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda policy: policy.name)
+@pytest.mark.parametrize("policy", RESOURCE_POLICIES, ids=lambda policy: policy.name)
 def test_policies_ignore_unrelated_resource_types(policy: ResourceValidationPolicy) -> None:
     bad_everything = {
         "role": "roles/owner",
@@ -911,3 +921,235 @@ def test_a_secret_input_is_refused_naming_where_it_is() -> None:
 def test_inputs_without_secrets_pass() -> None:
     for resource_type, props in good_stack():
         assert violations("stack-holds-no-secrets", resource_type, props) == [], resource_type
+
+
+# --- The contract between the two teams (issue 18) ------------------------------------------------
+
+TOPIC_IAM = "gcp:pubsub/topicIAMMember:TopicIAMMember"
+SUBSCRIPTION_IAM = "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"
+BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
+USER_SERVICE = "serviceAccount:user-service@user-project-1.iam.gserviceaccount.com"
+IMAGES = f"{PROJECT}-ai-service-images"
+UPLOADS_ONLY = {
+    "title": "user-service-uploads-only",
+    "expression": f'resource.name.startsWith("projects/_/buckets/{IMAGES}/objects/uploads/")',
+}
+CONTRACT_TOPICS = "contract-topics-publishers-only"
+CONTRACT_SUBSCRIPTION = "contract-results-subscription-subscribers-only"
+CONTRACT_BUCKET = "contract-images-bucket-grants"
+
+
+def topic_grant(topic: str, member: str, role: str = "roles/pubsub.publisher") -> dict[str, Any]:
+    return {"project": PROJECT, "topic": topic, "role": role, "member": member}
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        topic_grant("user-service-new-image", USER_SERVICE),
+        topic_grant(f"projects/{PROJECT}/topics/user-service-new-image", USER_SERVICE),
+        topic_grant("ai-service-image-labeled", RUNTIME_SA),
+        # Not a contract topic: the Pub/Sub agent dead-letters here.
+        topic_grant("ai-service-image-labeling-dead-letter", PUBSUB_AGENT),
+        {
+            "project": PROJECT,
+            "topic": "user-service-new-image",
+            "policyData": json.dumps(
+                {"bindings": [{"role": "roles/pubsub.publisher", "members": [USER_SERVICE]}]}
+            ),
+        },
+    ],
+)
+def test_the_contract_topics_take_their_publishers(props: dict[str, Any]) -> None:
+    assert judge(TOPIC_IAM, props) == {}
+
+
+@pytest.mark.parametrize(
+    ("props", "found"),
+    [
+        # A forged verdict: someone else may publish results.
+        (topic_grant("ai-service-image-labeled", USER_SERVICE), "ai-service-sa only"),
+        (
+            topic_grant(f"projects/{PROJECT}/topics/ai-service-image-labeled", USER_SERVICE),
+            "forged verdict",
+        ),
+        # The function choosing what it reads.
+        (topic_grant("user-service-new-image", RUNTIME_SA), "never ai-service-sa"),
+        # People and groups hold nothing on the contract.
+        (topic_grant("user-service-new-image", "user:alice@example.com"), "only service accounts"),
+        (topic_grant("user-service-new-image", "group:uploaders@example.com"), "only service"),
+        (
+            topic_grant(
+                "user-service-new-image", "principalSet://iam.googleapis.com/projects/1/x/y"
+            ),
+            "only service accounts",
+        ),
+        # Other roles: reading results by attaching subscriptions, administering, ...
+        (
+            topic_grant("ai-service-image-labeled", USER_SERVICE, "roles/pubsub.subscriber"),
+            "'roles/pubsub.publisher' there and nothing else",
+        ),
+        (
+            topic_grant("user-service-new-image", USER_SERVICE, "roles/pubsub.editor"),
+            "nothing else",
+        ),
+        (
+            {
+                "project": PROJECT,
+                "topic": "ai-service-image-labeled",
+                "role": "roles/pubsub.publisher",
+                "members": [RUNTIME_SA, USER_SERVICE],
+            },
+            "ai-service-sa only",
+        ),
+        (
+            {
+                "project": PROJECT,
+                "topic": "ai-service-image-labeled",
+                "policyData": json.dumps(
+                    {"bindings": [{"role": "roles/pubsub.publisher", "members": [USER_SERVICE]}]}
+                ),
+            },
+            "forged verdict",
+        ),
+    ],
+)
+def test_any_other_grant_on_a_contract_topic_is_refused(props: dict[str, Any], found: str) -> None:
+    resource_type = (
+        TOPIC_IAM if "policyData" not in props else TOPIC_IAM.replace("Member", "Policy")
+    )
+    [message] = judge(resource_type, props)[CONTRACT_TOPICS]
+    assert found in message
+
+
+def test_the_forged_verdict_rule_names_the_real_runtime_not_a_lookalike() -> None:
+    lookalike = "serviceAccount:ai-service-sa@evil.example.com"
+    assert CONTRACT_TOPICS in judge(TOPIC_IAM, topic_grant("ai-service-image-labeled", lookalike))
+    other = f"serviceAccount:ai-service-sa-2@{PROJECT}.iam.gserviceaccount.com"
+    assert CONTRACT_TOPICS in judge(TOPIC_IAM, topic_grant("ai-service-image-labeled", other))
+
+
+def test_contract_grants_unknown_in_preview_are_judged_at_up() -> None:
+    unknown_member = topic_grant("ai-service-image-labeled", UNKNOWN_STRING_VALUE)
+    assert judge(TOPIC_IAM, unknown_member) == {}
+    unknown_topic = topic_grant(UNKNOWN_STRING_VALUE, USER_SERVICE)
+    assert judge(TOPIC_IAM, unknown_topic) == {}
+
+
+def subscription_grant(member: str, role: str = "roles/pubsub.subscriber") -> dict[str, Any]:
+    return {
+        "project": PROJECT,
+        "subscription": "user-service-image-labeled",
+        "role": role,
+        "member": member,
+    }
+
+
+def test_the_results_subscription_takes_a_service_account_subscriber() -> None:
+    assert judge(SUBSCRIPTION_IAM, subscription_grant(USER_SERVICE)) == {}
+    # The push subscription is not the contract's: the agent acknowledges dead letters there.
+    push = subscription_grant(PUBSUB_AGENT) | {"subscription": "ai-service-image-labeling-push"}
+    assert judge(SUBSCRIPTION_IAM, push) == {}
+
+
+@pytest.mark.parametrize(
+    ("props", "found"),
+    [
+        (subscription_grant("user:bob@example.com"), "only service accounts"),
+        (subscription_grant("domain:example.com"), "only service accounts"),
+        (subscription_grant(USER_SERVICE, "roles/pubsub.editor"), "nothing else"),
+        (subscription_grant(USER_SERVICE, "roles/pubsub.admin"), "nothing else"),
+    ],
+)
+def test_any_other_grant_on_the_results_subscription_is_refused(
+    props: dict[str, Any], found: str
+) -> None:
+    [message] = judge(SUBSCRIPTION_IAM, props)[CONTRACT_SUBSCRIPTION]
+    assert found in message
+
+
+def function_reading(bucket: Any) -> tuple[str, str, dict[str, Any]]:
+    return (
+        FUNCTION_V2,
+        "urn:pulumi:dev::ai-service::function",
+        {
+            "serviceConfig": {
+                "ingressSettings": "ALLOW_INTERNAL_ONLY",
+                "environmentVariables": {"BUCKET_NAME": bucket},
+            }
+        },
+    )
+
+
+def bucket_grant(
+    role: str, member: str, condition: Any = None, bucket: str = IMAGES
+) -> tuple[str, str, dict[str, Any]]:
+    props: dict[str, Any] = {"bucket": bucket, "role": role, "member": member}
+    if condition is not None:
+        props["condition"] = condition
+    return BUCKET_IAM, f"urn:pulumi:dev::ai-service::grant-{role}-{member}", props
+
+
+def test_the_images_bucket_takes_the_runtime_reader_and_the_uploads_writer() -> None:
+    stack = [
+        function_reading(IMAGES),
+        bucket_grant("roles/storage.legacyObjectReader", RUNTIME_SA),
+        bucket_grant("roles/storage.objectUser", USER_SERVICE, UPLOADS_ONLY),
+        # The source bucket is not the contract's: the build reads it.
+        bucket_grant("roles/storage.objectViewer", BUILD_SA, bucket=f"{PROJECT}-ai-service-source"),
+    ]
+    assert judge_stack(stack) == {}
+
+
+@pytest.mark.parametrize(
+    ("grant", "found"),
+    [
+        # Listing every upload, reading any image, writing anywhere in the bucket.
+        (bucket_grant("roles/storage.objectViewer", USER_SERVICE), "nothing else"),
+        (bucket_grant("roles/storage.objectAdmin", USER_SERVICE, UPLOADS_ONLY), "nothing else"),
+        (bucket_grant("roles/storage.legacyObjectReader", USER_SERVICE), "Vision reads as it"),
+        (bucket_grant("roles/storage.objectUser", USER_SERVICE), "conditioned exactly"),
+        (
+            bucket_grant(
+                "roles/storage.objectUser",
+                USER_SERVICE,
+                {"expression": f'resource.name.startsWith("projects/_/buckets/{IMAGES}/")'},
+            ),
+            "conditioned exactly",
+        ),
+        (
+            bucket_grant(
+                "roles/storage.objectUser",
+                USER_SERVICE,
+                {
+                    "expression": UPLOADS_ONLY["expression"]
+                    + f' || resource.name == "projects/_/buckets/{IMAGES}"'
+                },
+            ),
+            "conditioned exactly",
+        ),
+        (
+            bucket_grant("roles/storage.objectUser", RUNTIME_SA, UPLOADS_ONLY),
+            "not ai-service-sa",
+        ),
+        (
+            bucket_grant("roles/storage.objectUser", "user:alice@example.com", UPLOADS_ONLY),
+            "only service accounts",
+        ),
+    ],
+)
+def test_any_other_grant_on_the_images_bucket_is_refused(
+    grant: tuple[str, str, dict[str, Any]], found: str
+) -> None:
+    verdicts = judge_stack([function_reading(IMAGES), grant])
+    [(urn, message)] = verdicts[CONTRACT_BUCKET]
+    assert urn == grant[1], "the violation names the grant"
+    assert found in message
+    assert IMAGES in message
+
+
+def test_the_images_bucket_is_the_one_the_function_reads() -> None:
+    grant = bucket_grant("roles/storage.objectViewer", USER_SERVICE)
+    assert judge_stack([function_reading(IMAGES), grant]) != {}
+    assert judge_stack([function_reading("another-bucket"), grant]) == {}
+    assert judge_stack([function_reading(UNKNOWN_STRING_VALUE), grant]) == {}

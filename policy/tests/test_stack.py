@@ -1,4 +1,5 @@
-"""The real stack, as the infra mocks register it, passes every policy of the pack."""
+"""The real stack, as the infra mocks register it, passes every policy of the pack: as it deploys
+without a User-Service, and with one (ai-service:userServiceAccount and userServiceOrigins set)."""
 
 import json
 import subprocess
@@ -6,17 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from policy_harness import judge
+from policy_harness import judge, judge_stack
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MAIN_PYTHON = REPOSITORY / ".venv" / "bin" / "python"
+USER_SERVICE_ACCOUNT = "user-service@bike-share-test.iam.gserviceaccount.com"
+WITH_USER_SERVICE = (
+    f"userServiceAccount={USER_SERVICE_ACCOUNT}",
+    "userServiceOrigins=https://user-service-7g5hx2aq-uc.a.run.app",
+)
 
 
-@pytest.fixture(scope="module")
-def stack_resources() -> list[dict[str, Any]]:
+def dump(*config: str) -> list[dict[str, Any]]:
     assert MAIN_PYTHON.exists(), f"{MAIN_PYTHON} is missing: run `make install` first"
     completed = subprocess.run(
-        [str(MAIN_PYTHON), "-m", "tests.infra.dump_stack"],
+        [str(MAIN_PYTHON), "-m", "tests.infra.dump_stack", *config],
         cwd=REPOSITORY,
         capture_output=True,
         text=True,
@@ -26,6 +31,11 @@ def stack_resources() -> list[dict[str, Any]]:
     assert completed.returncode == 0, completed.stderr[-4000:]
     resources: list[dict[str, Any]] = json.loads(completed.stdout)
     return resources
+
+
+@pytest.fixture(scope="module", params=["alone", "with-user-service"])
+def stack_resources(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return dump(*WITH_USER_SERVICE) if request.param == "with-user-service" else dump()
 
 
 def test_stack_registers_the_resources_the_pack_guards(
@@ -39,6 +49,8 @@ def test_stack_registers_the_resources_the_pack_guards(
         "gcp:monitoring/alertPolicy:AlertPolicy",
         "gcp:projects/iAMMember:IAMMember",  # judged against the project allow-list
         "gcp:projects/iAMAuditConfig:IAMAuditConfig",  # the one admitted audit config
+        "gcp:pubsub/topicIAMMember:TopicIAMMember",  # the contract topics
+        "gcp:storage/bucketIAMMember:BucketIAMMember",  # the images bucket
     }
     assert guarded <= types, f"the stack no longer registers {guarded - types}"
     assert any(resource["inputs"].get("pushConfig") for resource in stack_resources)
@@ -54,3 +66,22 @@ def test_every_resource_of_the_real_stack_passes_every_policy(
         if (verdict := judge(resource["type"], resource["inputs"]))
     }
     assert failures == {}, json.dumps(failures, indent=2)
+
+
+def test_the_real_stack_passes_every_stack_policy(stack_resources: list[dict[str, Any]]) -> None:
+    resources = [(item["type"], item["urn"], item["inputs"]) for item in stack_resources]
+    assert judge_stack(resources) == {}
+
+
+def test_the_user_service_grants_are_the_ones_the_contract_rules_judge() -> None:
+    """With the key, the stack really makes the grants the contract rules are about."""
+    granted = {
+        (item["type"].rsplit(":", 1)[-1], item["inputs"]["role"])
+        for item in dump(*WITH_USER_SERVICE)
+        if item["inputs"].get("member") == f"serviceAccount:{USER_SERVICE_ACCOUNT}"
+    }
+    assert granted == {
+        ("TopicIAMMember", "roles/pubsub.publisher"),
+        ("BucketIAMMember", "roles/storage.objectUser"),
+        ("SubscriptionIAMMember", "roles/pubsub.subscriber"),
+    }

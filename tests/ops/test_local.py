@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
 from ops import local
-from ops.emulators import emulator_environment
+from ops.emulators import FIRESTORE_INSTALL_HINT, EmulatorError, emulator_environment
 from ops.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,50 @@ def row(output: str, path: str) -> list[str]:
     raise AssertionError(f"no table row for {path} in:\n{output}")
 
 
+SEED_HEADER = ["id", "path", "state", "verdict", "top labels", "latency"]
+
+
+def seed_rows(output: str) -> list[list[str]]:
+    """The seed table's rows, in the manifest's order (bicycle, then house)."""
+    lines = output.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.startswith("id "))
+    assert re.split(r"\s{2,}", lines[header].strip()) == SEED_HEADER, lines[header]
+    rows = []
+    for line in lines[header + 1 :]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if not re.fullmatch(r"[0-9a-f]{32}", cells[0]):
+            break
+        if len(cells) == len(SEED_HEADER) - 1:  # no top labels (none scored 0.5 or more)
+            cells.insert(4, "")
+        rows.append(cells)
+    return rows
+
+
+def assert_seed_passed(output: str) -> tuple[list[str], list[str]]:
+    """Issue 18: the bicycle allowed and the house blocked, through the User-Service's API."""
+    bicycle, house = seed_rows(output)
+    for cells in (bicycle, house):
+        assert cells[1] == f"uploads/{cells[0]}.png", "the service named the object"
+        assert re.fullmatch(r"\d+ ms", cells[5]), cells
+    assert bicycle[2:4] == ["accepted", "Allowed"]
+    assert bicycle[4].startswith("Bicycle ")
+    assert house[2:4] == ["blocked", "Blocked"]
+    assert "Bicycle" not in house[4]
+    assert "local PASS: 2/2 as expected (bicycle.png accepted, house.png blocked)" in output
+    assert re.search(r"^upload screen: http://127\.0\.0\.1:\d+/$", output, re.MULTILINE)
+    return bicycle, house
+
+
+# Every kind of child make local starts (their command lines), the seven steps' parts.
+CHILDREN = (
+    "pubsub-emulator",
+    "cloud_firestore_emulator",
+    "gcp_storage_emulator",
+    "functions_framework --target label_image",
+    "user_service/function/main.py",
+)
+
+
 # -- the pass criterion ------------------------------------------------------------------------
 
 
@@ -122,27 +167,10 @@ def test_make_local_with_the_stand_in_answers_the_seed_correctly_and_leaves_noth
 
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
-    assert re.split(
-        r"\s{2,}", next(line for line in output.splitlines() if line.startswith("id "))
-    ) == [
-        "id",
-        "path",
-        "status",
-        "verdict",
-        "top labels",
-        "latency",
-    ]
-    bicycle = row(output, "image-01.jpg")
-    assert bicycle[0] == "1"
-    assert bicycle[2:4] == ["labeled", "accepted"]
-    assert bicycle[4].startswith("Bicycle ")
-    assert re.fullmatch(r"\d+ ms", bicycle[5])
-    house = row(output, "image-02.jpg")
-    assert house[0] == "2"
-    assert house[2:4] == ["labeled", "rejected"]
+    assert_seed_passed(output)
     assert "STAND-IN" in output
     assert "THREADS=80" in output
-    assert "local PASS: 2/2 labeled" in output
+    assert "Google's Firestore emulator (real)" in output
     assert_nothing_serves(ports_in(output))
 
 
@@ -183,28 +211,26 @@ def test_make_local_by_default_runs_the_real_vision_emulator_and_answers_the_see
     assert running.returncode == 0, output
     assert "local Vision emulator (python -m vision_emulator" in output
     assert "STAND-IN" not in output
-    bicycle = row(output, "image-01.jpg")
-    assert bicycle[:4] == ["1", "image-01.jpg", "labeled", "accepted"]
+    bicycle, _ = assert_seed_passed(output)
     assert bicycle[4].startswith("Bicycle 0.")
-    house = row(output, "image-02.jpg")
-    assert house[:4] == ["2", "image-02.jpg", "labeled", "rejected"]
-    assert "Bicycle" not in house[4]
-    assert "local PASS: 2/2 labeled" in output
-    assert len(seen) >= 5, seen  # ops.local, the two emulators, Vision and the function at least
+    commands = " ".join(seen.values())
+    for part in (*CHILDREN, "vision_emulator"):
+        assert part in commands, f"make local never started {part}"
     assert alive(list(seen)) == [], {pid: seen[pid] for pid in alive(list(seen))}
     assert_nothing_serves(ports_in(output))
 
 
 @pytest.mark.slow
-def test_the_seed_is_uploaded_under_its_names_with_its_real_content_type(
+def test_the_seed_goes_through_the_user_service_and_only_the_allowed_photo_is_kept(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Steps 1 to 7 as stored: the service named the objects, the house was deleted when blocked."""
     before = children_of(os.getpid())
     stack = local.LocalStack(local.local_settings(), local.VISION_STAND_IN)
     try:
         stack.start()
         started = new_children(before)
-        report = local.run_seed(stack, timeout=60)
+        exit_code, journeys = local.run_seed(stack, timeout=60)
         with emulator_environment(pubsub=stack.pubsub_host, storage=stack.storage_url):
             storage = StorageClient(project=stack.project)
         stored = {
@@ -214,23 +240,20 @@ def test_the_seed_is_uploaded_under_its_names_with_its_real_content_type(
     finally:
         stack.stop()
 
-    assert report.exit_code == local.PASS, capsys.readouterr().out
-    assert sorted(stored) == ["image-01.jpg", "image-02.jpg"]
-    for name, sample in (("image-01.jpg", "bicycle.png"), ("image-02.jpg", "house.png")):
-        content_type, data = stored[name]
-        assert content_type == "image/png", "what the file is, not what its name says"
-        assert data == (SAMPLES / sample).read_bytes()
-    assert [outcome.submission.image_id for outcome in report.outcomes] == [1, 2]
-    assert [outcome.matched for outcome in report.outcomes] == [True, False]
+    assert exit_code == local.PASS, capsys.readouterr().out
+    bicycle, house = journeys
+    assert (bicycle.image.file.name, house.image.file.name) == ("bicycle.png", "house.png")
+    assert (bicycle.state, house.state) == ("accepted", "blocked")
+    assert sorted(stored) == [f"uploads/{bicycle.upload_id}.png"], "the blocked house is deleted"
+    content_type, data = stored[f"uploads/{bicycle.upload_id}.png"]
+    assert content_type == "image/png", "the type the screen declared, bound into the signed URL"
+    assert data == (SAMPLES / "bicycle.png").read_bytes()
     commands = " ".join(started.values())
-    for part in (
-        "pubsub-emulator",
-        "gcp_storage_emulator",
-        "ops.vision_stand_in",
-        "functions_framework",
-    ):
+    for part in (*CHILDREN, "ops.vision_stand_in"):
         assert part in commands
     assert alive(list(started)) == [], "every process stack.start() began is gone after stop()"
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", stack.gateway_port)) != 0, "the gateway is closed"
 
 
 @pytest.mark.slow
@@ -255,7 +278,11 @@ def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
             time.sleep(0.1)
         assert serving.poll() is None, log.read_text()
         started = children_of(serving.pid)
-        assert len(started) >= 4, started
+        assert all(part in " ".join(started.values()) for part in CHILDREN), started
+        [screen] = re.findall(r"Upload screen: (http://127\.0\.0\.1:\d+/)", log.read_text())
+        page = requests.get(screen, timeout=10)
+        assert page.status_code == 200
+        assert "Add a photo of your bike" in page.text
         if stop_signal == signal.SIGINT:
             mine = tmp_path / "my bike.png"  # a name the printed command must quote
             shutil.copy(SAMPLES / "bicycle.png", mine)
@@ -306,7 +333,9 @@ def test_serve_mode_plays_with_your_own_image_and_stops_everything_on_a_signal(
         ("make local:", 0.0),
         ("pubsub-emulator", 0.0),
         ("pubsub-emulator", 0.4),
+        ("cloud_firestore_emulator", 0.3),
         ("gcp_storage", 0.8),
+        ("user_service/function/main.py", 0.5),
     ],
 )
 def test_a_ctrl_c_during_start_up_stops_every_child_already_begun(
@@ -389,6 +418,21 @@ def test_no_pubsub_emulator_installed_is_a_usage_error_naming_what_to_install(
     assert "google-cloud-cli-pubsub-emulator" in line
 
 
+def test_no_firestore_emulator_installed_is_a_usage_error_naming_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing(_host: str, _port: int) -> list[str]:
+        raise EmulatorError(f"no cloud-firestore-emulator component. {FIRESTORE_INSTALL_HINT}")
+
+    monkeypatch.setattr(local, "firestore_emulator_command", missing)
+    before = children_of(os.getpid())
+
+    assert local.main(["--vision", "stand-in"]) == local.USAGE_ERROR
+    line = error_line(capsys)
+    assert "google-cloud-cli-firestore-emulator" in line
+    assert new_children(before) == {}, "nothing was started"
+
+
 @pytest.mark.slow
 def test_a_vision_that_does_not_start_stops_everything_else_and_says_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -401,6 +445,32 @@ def test_a_vision_that_does_not_start_stops_everything_else_and_says_why(
     assert "Vision stand-in exited with status 2 before serving" in line
     assert "model file not found" in line
     assert new_children(before) == {}, "the emulators and the function were stopped"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "found"),
+    [
+        ("visionFeatures", "--config takes KEY=VALUE"),
+        ("nope=1", "unknown config keys ['nope']"),
+        ("minScore=2", "ai-service:minScore must be"),
+    ],
+)
+def test_a_wrong_config_setting_is_a_usage_error_before_anything_starts(
+    assignment: str, found: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = children_of(os.getpid())
+    assert local.main(["--vision", "stand-in", "--config", assignment]) == local.USAGE_ERROR
+    assert found in error_line(capsys)
+    assert new_children(before) == {}
+
+
+def test_config_settings_reach_what_the_stack_deploys() -> None:
+    settings = local.config_settings(
+        ["visionFeatures=LABEL_DETECTION,OBJECT_LOCALIZATION", "functionConcurrency=4"]
+    )
+    environment = local.function_environment(settings, "127.0.0.1:1", "127.0.0.1:2")
+    assert environment["VISION_FEATURES"] == "LABEL_DETECTION,OBJECT_LOCALIZATION"
+    assert environment["THREADS"] == "4"
 
 
 def test_uploading_a_missing_file_is_a_usage_error(

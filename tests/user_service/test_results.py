@@ -55,6 +55,48 @@ def test_a_blocked_upload_keeps_its_labels_and_its_image_is_deleted(
     assert bucket.get_blob(path) is None, "a blocked image is never served: it is gone"
 
 
+BICYCLE_OBJECT = {
+    "name": "Bicycle",
+    "score": 0.91,
+    "mid": "/m/0199g",
+    "box": {"x": 0.1, "y": 0.2, "width": 0.6, "height": 0.5},
+}
+
+
+def test_objects_are_kept_with_their_boxes_when_the_ai_service_gives_them(api: Api) -> None:
+    upload_id, path = announced_upload(api)
+    wheel = {"name": "Wheel", "score": 0.8, "mid": "/m/083wq"}  # a box is optional
+    assert api.deliver(result(upload_id, path, objects=[BICYCLE_OBJECT, wheel])).status_code == 200
+    assert api.read(upload_id).json["objects"] == [
+        {"name": "Bicycle", "score": 0.91, "box": BICYCLE_OBJECT["box"]},
+        {"name": "Wheel", "score": 0.8},
+    ]
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        {"x": 0.5, "y": 0.2, "width": 0.6, "height": 0.5},  # past the right edge
+        {"x": 0.1, "y": 0.2, "width": 0.6},
+        {"x": -0.1, "y": 0.2, "width": 0.6, "height": 0.5},
+        {"x": "0.1", "y": 0.2, "width": 0.6, "height": 0.5},
+        [0.1, 0.2, 0.6, 0.5],
+    ],
+)
+def test_a_box_outside_the_image_or_not_a_box_is_refused(api: Api, box: object) -> None:
+    upload_id, path = announced_upload(api)
+    payload = result(
+        upload_id,
+        path,
+        objects=[{**BICYCLE_OBJECT, "box": {"x": 0, "y": 0, "width": 1, "height": 1}}],
+    )
+    payload["objects"][0]["box"] = box  # past the contract's own checks, as a broken sender would
+    refused = api.deliver(payload)
+    assert refused.status_code == 400
+    assert "objects[0].box" in refused.json["error"]
+    assert api.read(upload_id).json["state"] == "pending"
+
+
 @pytest.mark.parametrize(
     ("decision", "matched", "state"),
     [("review", False, "review"), ("reject", False, "blocked"), ("accept", True, "accepted")],

@@ -30,6 +30,9 @@ from user_service.local.server import UserServiceServer, local_environment
 from user_service.local.storage_gateway import StorageGateway
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ops" / "samples"
+# Where the stand-in says the bike is (as OBJECT_LOCALIZATION would): fractions of the image.
+BICYCLE_BOX = {"x": 0.25, "y": 0.2, "width": 0.5, "height": 0.6}
+BICYCLE_OBJECT = {"name": "Bicycle", "score": 0.9, "mid": "/m/0199g", "box": BICYCLE_BOX}
 VERDICT_TIMEOUT_MS = 20_000
 __all__ = ["browser"]  # the fixture, from tests/user_service/browser.py
 
@@ -63,7 +66,9 @@ class StandInAiService:
                 path = announcement["path"]
                 digest = hashlib.sha256(self.bucket.blob(path).download_as_bytes()).hexdigest()
                 if digest in self.verdicts:
-                    answer = result(announcement["id"], path, matched=self.verdicts[digest])
+                    matched = self.verdicts[digest]
+                    objects = [BICYCLE_OBJECT] if matched else None
+                    answer = result(announcement["id"], path, matched=matched, objects=objects)
                 else:
                     answer = result(announcement["id"], path, error=("IMAGE_UNREADABLE", "unknown"))
                 self.topics.publish_result(answer)
@@ -184,3 +189,32 @@ def test_a_second_upload_while_the_first_is_pending(
     expect(first).to_have_attribute("data-state", "accepted", timeout=VERDICT_TIMEOUT_MS)
     expect(second).to_have_attribute("data-state", "blocked", timeout=VERDICT_TIMEOUT_MS)
     expect(page.locator("article.upload")).to_have_count(2)
+
+
+def test_an_object_found_is_framed_where_it_is_on_the_photo(page: Page) -> None:
+    choose(page, SAMPLES / "bicycle.png")
+    upload = card(page, "bicycle.png")
+    expect(upload).to_have_attribute("data-state", "accepted", timeout=VERDICT_TIMEOUT_MS)
+    box = upload.locator(".photo .box")
+    expect(box).to_have_count(1)
+    expect(box).to_have_text("Bicycle")
+    expect(box).to_have_attribute("title", "Bicycle 90%")
+    photo = upload.locator(".photo img").bounding_box()
+    drawn = box.bounding_box()
+    assert photo is not None
+    assert drawn is not None
+    # Where the box is drawn, as fractions of the photo as shown: where the result says.
+    placed = {
+        "x": (drawn["x"] - photo["x"]) / photo["width"],
+        "y": (drawn["y"] - photo["y"]) / photo["height"],
+        "width": drawn["width"] / photo["width"],
+        "height": drawn["height"] / photo["height"],
+    }
+    assert placed == pytest.approx(BICYCLE_BOX, abs=0.02), placed
+
+
+def test_a_photo_without_objects_has_no_frame(page: Page) -> None:
+    choose(page, SAMPLES / "house.png")
+    upload = card(page, "house.png")
+    expect(upload).to_have_attribute("data-state", "blocked", timeout=VERDICT_TIMEOUT_MS)
+    expect(upload.locator(".photo .box")).to_have_count(0)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra.cel import evaluate
 from tests.infra.harness import PROJECT_ID, PROJECT_NUMBER, ProgramRun, Registration
 from tests.user_service.stack_harness import AI_OUTPUTS, UserServiceMocks, run_user_service
 from user_service.stack.apis import REQUIRED_APIS
@@ -124,10 +125,34 @@ def test_nothing_is_granted_project_wide_but_what_has_no_narrower_resource(run: 
     }
     condition = project_wide[("roles/storage.objectViewer", BUILD)]
     assert condition is not None
+    sources = f"projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1"
     assert condition["expression"] == (
-        f'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1")'
+        f'resource.name == "{sources}" || resource.name.startsWith("{sources}/objects/")'
     )
     assert project_wide[("roles/datastore.user", RUNTIME)] is None
+
+
+@pytest.mark.parametrize(
+    ("resource_name", "admitted"),
+    [
+        (f"projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1", True),
+        (f"projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1/objects/a.zip", True),
+        # What a bare name prefix would also admit (the AI stack's issue 17 finding 6).
+        (f"projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central10", False),
+        (f"projects/_/buckets/gcf-v2-sources-{PROJECT_NUMBER}-us-central1-x/objects/a", False),
+        (f"projects/_/buckets/{PROJECT_ID}-user-service-source/objects/a.zip", False),
+    ],
+)
+def test_the_build_reads_the_gcf_sources_bucket_and_no_other(
+    run: ProgramRun, resource_name: str, admitted: bool
+) -> None:
+    [reader] = [
+        item
+        for item in run.of_type("gcp:projects/iAMMember:IAMMember")
+        if item.inputs["role"] == "roles/storage.objectViewer"
+    ]
+    expression = reader.inputs["condition"]["expression"]
+    assert evaluate(expression, {"resource": {"name": resource_name}}) is admitted
 
 
 def test_the_service_is_the_only_public_thing(run: ProgramRun) -> None:

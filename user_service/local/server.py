@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
 
-from ops.emulators import free_port
-from ops.processes import ChildProcess, accepts
+from ops.processes import ChildProcess, accepts, free_port
 
 SOURCE = Path(__file__).resolve().parents[1] / "function" / "main.py"
 TARGET = "handle_request"
@@ -49,8 +48,12 @@ def local_environment(
     }
 
 
-class UserServiceServer:
-    """functions-framework serving user_service/function/main.py, in a process group of its own."""
+class UserServiceServer(ChildProcess):
+    """functions-framework serving user_service/function/main.py, in a process group of its own.
+
+    A ChildProcess: `start()` (or `launch()`, then `wait_ready()`) returns once it accepts
+    connections, `close()` stops it; a context manager.
+    """
 
     def __init__(self, env: Mapping[str, str], port: int | None = None) -> None:
         self.port = port or free_port(HOST)
@@ -61,7 +64,7 @@ class UserServiceServer:
             for name, value in os.environ.items()
             if name not in ("GOOGLE_APPLICATION_CREDENTIALS",)
         }
-        self._child = ChildProcess(
+        super().__init__(
             "user-service",
             [
                 sys.executable,
@@ -80,25 +83,12 @@ class UserServiceServer:
             ],
             ready=lambda _output: accepts(HOST, self.port),
             env={**inherited, **self.env, "PYTHONUNBUFFERED": "1"},
+            # SIGINT is gunicorn's quick shutdown (SIGTERM's graceful one waits out the worker).
+            stop_signal=signal.SIGINT,
+            stop_seconds=2.0,
         )
 
     @property
     def push_endpoint(self) -> str:
         """The results endpoint with the local push token (what the local subscription pushes to)."""
         return f"{self.url}{RESULTS_PATH}?token={self.env['LOCAL_PUSH_TOKEN']}"
-
-    def start(self, timeout: float = 60.0) -> Self:
-        self._child.start(timeout)
-        return self
-
-    def output(self) -> str:
-        return self._child.output()
-
-    def stop(self) -> None:
-        self._child.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

@@ -37,9 +37,11 @@ MAX_BODY_BYTES = 64 << 20
 
 
 class StorageGateway:
-    """A threaded HTTP server on a free loopback port in front of the emulator at `upstream`."""
+    """A threaded HTTP server in front of the emulator at `upstream`, on `port` (0: a free one)."""
 
-    def __init__(self, upstream: str, origins: Iterable[str], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, upstream: str, origins: Iterable[str], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         target = urlsplit(upstream)
         self.upstream_host = target.hostname or "127.0.0.1"
         self.upstream_port = target.port or 80
@@ -49,7 +51,7 @@ class StorageGateway:
         class Handler(_Handler):
             owner = gateway
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -63,7 +65,10 @@ class StorageGateway:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving and free the port; safe before start() and more than once."""
+        if self._thread.is_alive():
+            self._server.shutdown()  # waits for serve_forever to return: only once it runs
+            self._thread.join()
         self._server.server_close()
 
     def __enter__(self) -> Self:

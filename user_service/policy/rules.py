@@ -11,6 +11,7 @@ Properties are the resource's inputs as the engine passes them (camelCase), copi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -59,6 +60,21 @@ PROJECT_ROLES: Final = {
     "roles/logging.logWriter": False,
     "roles/storage.objectViewer": True,  # True: only with a condition
 }
+# A condition names whole buckets when each `||` term is one of these two forms (the same rule as the
+# AI-Service's pack, policy/rules.py _scopes_to_buckets): the bucket itself, or the prefix that ends
+# with the separator after its name. startsWith(".../gcf-v2-sources-N-europe-west1") alone also
+# admits every bucket whose name starts with it (europe-west10's).
+_BUCKET_NAME: Final = r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]"
+_WHOLE_BUCKET_TERMS: Final = (
+    re.compile(rf"""resource\.name\s*==\s*(["'])projects/_/buckets/{_BUCKET_NAME}\1"""),
+    re.compile(
+        rf"""resource\.name\.startsWith\(\s*(["'])projects/_/buckets/{_BUCKET_NAME}/(objects/)?\1\s*\)"""
+    ),
+)
+BUCKET_CONDITION_FORM: Final = (
+    'resource.name == "projects/_/buckets/BUCKET" || '
+    'resource.name.startsWith("projects/_/buckets/BUCKET/objects/")'
+)
 # What a deployed service must never be given: the local-only ways in (user_uploads.config).
 LOCAL_ONLY_VARIABLES: Final = frozenset(
     {"LOCAL_PUSH_TOKEN", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"}
@@ -184,6 +200,17 @@ def primitive_role_violations(_type: str, props: Props) -> list[str]:
     return []
 
 
+def names_whole_buckets(condition: Any) -> bool | None:
+    """Whether a condition limits a grant to whole named buckets; None while it is unknown."""
+    expression = _lookup(condition, "expression")
+    if condition is UNKNOWN or expression is UNKNOWN:
+        return None
+    if not isinstance(expression, str) or not expression.strip():
+        return False
+    terms = [term.strip() for term in expression.split("||")]
+    return all(any(form.fullmatch(term) for form in _WHOLE_BUCKET_TERMS) for term in terms)
+
+
 def project_role_violations(_type: str, props: Props) -> list[str]:
     """Project-wide only what has no narrower resource (PROJECT_ROLES)."""
     role = props.get("role")
@@ -194,8 +221,12 @@ def project_role_violations(_type: str, props: Props) -> list[str]:
             f"project-wide grant of {role!r}; grant it on the resource that needs it (only "
             f"{', '.join(sorted(PROJECT_ROLES))} have no narrower resource here)"
         ]
-    if PROJECT_ROLES[role] and not props.get("condition"):
-        return [f"project-wide {role!r} needs an IAM condition naming the one bucket it is for"]
+    if PROJECT_ROLES[role] and names_whole_buckets(props.get("condition")) is False:
+        return [
+            f"project-wide {role!r} needs an IAM condition naming the one bucket it is for, "
+            f"exactly {BUCKET_CONDITION_FORM} (a bare prefix of projects/_/buckets/BUCKET also "
+            "admits every bucket whose name starts with it)"
+        ]
     return []
 
 

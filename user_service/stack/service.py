@@ -38,6 +38,17 @@ def gcf_sources_bucket(project_number: str, region: str) -> str:
     return f"gcf-v2-sources-{project_number}-{region}"
 
 
+def one_bucket_condition(bucket: str) -> str:
+    """An IAM condition for one bucket and its objects, and nothing else.
+
+    Cloud Storage names them projects/_/buckets/BUCKET and .../BUCKET/objects/OBJECT in conditions
+    (IAM "conditions resource attributes"). Both end at the separator after BUCKET: a bare prefix
+    startsWith(".../gcf-v2-sources-N-europe-west1") would also admit the europe-west10 bucket.
+    """
+    name = f"projects/_/buckets/{bucket}"
+    return f'resource.name == "{name}" || resource.name.startsWith("{name}/objects/")'
+
+
 @dataclass(frozen=True)
 class ServiceArgs:
     settings: Settings
@@ -141,9 +152,8 @@ class UserServiceFunction(pulumi.ComponentResource):
                     title="gcf-v2-sources-only",
                     description="Only the bucket Cloud Functions copies function source into.",
                     expression=pulumi.Output.from_input(args.project_number).apply(
-                        lambda number: (
-                            'resource.name.startsWith("projects/_/buckets/'
-                            f'{gcf_sources_bucket(number, settings.region)}")'
+                        lambda number: one_bucket_condition(
+                            gcf_sources_bucket(number, settings.region)
                         )
                     ),
                 ),

@@ -41,7 +41,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 OWNER_COOKIE = "upload_owner"
 OWNER_COOKIE_DAYS = 365
 MAX_API_BODY_BYTES = 4 * 1024
-# A result holds at most 100 labels and 100 objects (the contract): ~40 KB of JSON, base64 in a push.
+# A result holds at most 100 labels and 100 objects with boxes (the contract): ~46 KB of JSON,
+# base64 in a push.
 MAX_PUSH_BODY_BYTES = 256 * 1024
 OBJECT_PREFIX = "uploads/"
 # What each state tells the person who uploaded (the screen shows it as is).

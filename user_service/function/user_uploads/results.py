@@ -25,6 +25,7 @@ STATUSES = ("labeled", "failed")
 DECISIONS = ("accept", "review", "reject")
 MAX_LABELS_KEPT = 20
 MAX_OBJECTS_KEPT = 20
+BOX_KEYS = ("x", "y", "width", "height")
 MAX_TEXT = 200
 
 
@@ -135,7 +136,7 @@ def parse_result(payload: object, delivery_id: str | None = None) -> Result:
         path=path,
         status=status,
         labels=_items(payload.get("labels"), "labels", "description", MAX_LABELS_KEPT),
-        objects=_items(payload.get("objects", []), "objects", "name", MAX_OBJECTS_KEPT),
+        objects=_objects(payload.get("objects", [])),
         match=match,
         decision=decision,
         error=error,
@@ -171,6 +172,29 @@ def _items(value: object, field: str, name_key: str, keep: int) -> tuple[dict[st
             }
         )
     return tuple(items[:keep])
+
+
+def _objects(value: object) -> tuple[dict[str, Any], ...]:
+    """Objects as labels are kept, each with its box when the AI-Service gave one."""
+    objects = _items(value, "objects", "name", MAX_OBJECTS_KEPT)
+    assert isinstance(value, list)  # _items refused anything else
+    return tuple(
+        {**kept, "box": _box(item["box"], f"objects[{index}].box")}
+        if isinstance(item, Mapping) and item.get("box") is not None
+        else kept
+        for index, (kept, item) in enumerate(zip(objects, value, strict=False))
+    )
+
+
+def _box(value: object, where: str) -> dict[str, float]:
+    """A box as fractions of the image (x, y from its top-left corner), inside the image."""
+    if not isinstance(value, Mapping):
+        raise BadDelivery(f"{where} is not an object")
+    box = {key: _score(value.get(key), f"{where}.{key}") for key in BOX_KEYS}
+    # A little slack: the AI-Service rounds each fraction.
+    if box["x"] + box["width"] > 1.001 or box["y"] + box["height"] > 1.001:
+        raise BadDelivery(f"{where} reaches outside the image")
+    return box
 
 
 def _match(value: object) -> dict[str, Any]:

@@ -86,9 +86,10 @@ def test_project_wide_grants_only_for_what_has_no_narrower_resource() -> None:
         PROJECT_MEMBER, {"project": "p", "role": "roles/storage.objectViewer", "member": RUNTIME}
     )
     assert list(unconditioned) == ["project-iam-only-without-narrower-resource"]
+    bucket = "projects/_/buckets/gcf-v2-sources-1-europe-west1"
     conditioned = {
         "title": "t",
-        "expression": 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-1-r")',
+        "expression": f'resource.name == "{bucket}" || resource.name.startsWith("{bucket}/objects/")',
     }
     assert (
         judge(
@@ -105,6 +106,32 @@ def test_project_wide_grants_only_for_what_has_no_narrower_resource() -> None:
     assert "iam-no-primitive-roles" in judge(
         PROJECT_MEMBER, {"project": "p", "role": "roles/editor", "member": RUNTIME}
     )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        # A bare name prefix: also europe-west10's bucket (the AI stack's issue 17 finding 6).
+        'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-1-europe-west1")',
+        'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")',
+        'resource.name.startsWith("projects/_/buckets/")',
+        # An extra term that widens it.
+        'resource.name == "projects/_/buckets/gcf-v2-sources-1-r" || true',
+        "",
+    ],
+)
+def test_a_conditioned_project_reader_must_name_whole_buckets(expression: str) -> None:
+    verdict = judge(
+        PROJECT_MEMBER,
+        {
+            "project": "p",
+            "role": "roles/storage.objectViewer",
+            "member": RUNTIME,
+            "condition": {"title": "t", "expression": expression},
+        },
+    )
+    [message] = verdict["project-iam-only-without-narrower-resource"]
+    assert 'resource.name.startsWith("projects/_/buckets/BUCKET/objects/")' in message
 
 
 def test_the_local_push_token_and_emulator_hosts_are_never_deployed() -> None:
