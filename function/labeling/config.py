@@ -270,8 +270,8 @@ MAX_LABELS = Variable(
     "MAX_LABELS",
     Integer(1, MAX_LABELS_LIMIT),
     "10",
-    "Labels (and objects) asked of Vision and reported per image; at most 100, the limit of the "
-    "result contract.",
+    "Labels (and objects) asked of Vision and reported per image; the largest value is the limit "
+    "of the result contract.",
 )
 VISION_FEATURES = Variable(
     "VISION_FEATURES",
