@@ -262,14 +262,14 @@ BENCH_SCREEN_FLAGS ?=
 bench-screen: $(VENV)/.installed vision-model chromium
 	$(BIN)/python -m bench.screen $(BENCH_SCREEN_FLAGS)
 
-## overload: simulate a burst of 10x the Vision quota and count dead letters (README "Reliability")
+## overload: simulate a burst of 10x the Vision quota and count dead letters (docs/overload.md)
 OVERLOAD_FLAGS ?=
 .PHONY: overload
 overload: $(VENV)/.installed
 	$(BIN)/python -m bench.overload $(OVERLOAD_FLAGS)
 	$(BIN)/python -m bench.overload_check
 
-# ---- Bootstrap, deploy, preview, destroy (see README "Deploy") -------------------------------
+# ---- Bootstrap, deploy, preview, destroy (docs/deploy.md) ------------------------------------
 # State lives in a local file backend under the repo (gitignored) unless BACKEND (or an exported
 # PULUMI_BACKEND_URL) says otherwise, e.g. BACKEND=gs://my-state-bucket/ai-service. Each Pulumi
 # command gets it as PULUMI_BACKEND_URL: make never logs in, so the backend your own `pulumi`
@@ -332,7 +332,7 @@ pulumi-stack: pulumi-prerequisites deploy-install
 	@$(PULUMI_RUN) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \
 		echo "error: gcp:project is not set for stack $(STACK): run make deploy STACK=$(STACK) PROJECT=<project-id>" >&2; exit 1; }
 	@# One stack per project: the names are fixed, so a second stack there fails with 409 midway.
-	@# Refused here for the stacks this backend knows (README "Prerequisites"). A listing that
+	@# Refused here for the stacks this backend knows (docs/deploy.md "One stack per project"). A listing that
 	@# fails or cannot be read stops the deploy: an unchecked guard must not pass as a checked one.
 	@project="$$($(PULUMI_RUN) config get --stack "$(STACK)" gcp:project)"; \
 	listing="$$($(PULUMI_RUN) stack ls --json 2>/dev/null)" || { \
@@ -357,7 +357,7 @@ preview: pulumi-stack
 destroy: pulumi-prerequisites $(VENV)/.deploy-installed
 	$(PULUMI_RUN) destroy --stack "$(STACK)" $(PULUMI_FLAGS)
 
-# ---- Smoke test of a deployed stack (see README "Smoke test") -----------------------------------
+# ---- Smoke test of a deployed stack (docs/operations.md "Smoke test") ----------------------------
 SMOKE_TIMEOUT ?= 180
 IMAGES ?=
 SMOKE_FLAGS ?=
@@ -370,7 +370,7 @@ smoke: pulumi-prerequisites $(VENV)/.installed
 	set -x; \
 	$(BIN)/python -m ops.smoke --outputs-json - --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES) <<< "$$outputs"
 
-# ---- Dead-letter redrive (see README "Reliability") ----------------------------------------------
+# ---- Dead-letter redrive (docs/runbook.md "Dead letters") ----------------------------------------
 REDRIVE_FLAGS ?=
 
 .PHONY: redrive

@@ -24,7 +24,7 @@ RUNTIME_ACCOUNT_ID = "ai-service-sa"
 # (the reference User-Service's OBJECT_PREFIX; tests/infra/test_user_service_access.py pins it).
 USER_UPLOADS_PREFIX = "uploads/"
 
-# Our own fixed names (documented in the README).
+# Our own fixed names (docs/deploy.md "What gets created").
 INVOKER_ACCOUNT_ID = "ai-service-invoker"
 BUILD_ACCOUNT_ID = "ai-service-builder"
 DEAD_LETTER_TOPIC = "ai-service-image-labeling-dead-letter"
