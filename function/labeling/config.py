@@ -207,7 +207,7 @@ class Variable(Generic[T]):
             raise ValueError(f"{self.name} has no default")
         return self.kind.parse(self.default)
 
-    def read_optional(self, env: Mapping[str, str]) -> T | None:
+    def read(self, env: Mapping[str, str]) -> T | None:
         """The variable's value, its default when unset or empty, or None without a default."""
         raw = env.get(self.name, "").strip()
         text = raw or self.default
@@ -220,12 +220,6 @@ class Variable(Generic[T]):
             raise ConfigError(
                 f"{self.name}={raw!r} is not valid: {detail}expected {error.expected}"
             ) from None
-
-    def read(self, env: Mapping[str, str]) -> T:
-        value = self.read_optional(env)
-        if value is None:
-            raise ConfigError(f"missing required environment variable {self.name}")
-        return value
 
 
 PROJECT_ID = Variable(
@@ -305,19 +299,9 @@ PUBSUB_EMULATOR_HOST = Variable(
     None,
     "The Pub/Sub emulator, as the Google client libraries read it.",
 )
-VARIABLES: tuple[Variable[Any], ...] = (
-    PROJECT_ID,
-    TOPIC_ID,
-    BUCKET_NAME,
-    TARGET_LABELS,
-    MIN_SCORE,
-    REVIEW_MIN_SCORE,
-    MAX_LABELS,
-    VISION_FEATURES,
-    VISION_TIMEOUT_SECONDS,
-    PUBLISH_TIMEOUT_SECONDS,
-    VISION_EMULATOR_HOST,
-    PUBSUB_EMULATOR_HOST,
+# Every variable declared above, in order (docs/configuration.md's environment table follows it).
+VARIABLES: tuple[Variable[Any], ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Variable)
 )
 
 # The defaults some callers name directly.
@@ -327,6 +311,9 @@ DEFAULT_MIN_SCORE = MIN_SCORE.value
 
 @dataclass(frozen=True)
 class Settings:
+    """The function's settings: each field is its variable's name in lowercase (from_env fills them
+    from VARIABLES by that name), defaulting as the variable does."""
+
     project_id: str
     topic_id: str
     bucket_name: str
@@ -335,7 +322,7 @@ class Settings:
     # The review band [review_min_score, min_score): None (unset) means no band, accept or reject only.
     review_min_score: float | None = None
     max_labels: int = MAX_LABELS.value
-    features: tuple[Feature, ...] = VISION_FEATURES.value
+    vision_features: tuple[Feature, ...] = VISION_FEATURES.value
     vision_timeout_seconds: float = VISION_TIMEOUT_SECONDS.value
     publish_timeout_seconds: float = PUBLISH_TIMEOUT_SECONDS.value
     vision_emulator_host: str | None = None
@@ -358,29 +345,14 @@ class Settings:
                 "(the function needs PROJECT_ID, TOPIC_ID and BUCKET_NAME to know where to read "
                 "images and where to publish results)"
             )
-        min_score = MIN_SCORE.read(env)
-        return cls(
-            project_id=PROJECT_ID.read(env),
-            topic_id=TOPIC_ID.read(env),
-            bucket_name=BUCKET_NAME.read(env),
-            target_labels=TARGET_LABELS.read(env),
-            min_score=min_score,
-            review_min_score=_review_min_score(env, min_score),
-            max_labels=MAX_LABELS.read(env),
-            features=VISION_FEATURES.read(env),
-            vision_timeout_seconds=VISION_TIMEOUT_SECONDS.read(env),
-            publish_timeout_seconds=PUBLISH_TIMEOUT_SECONDS.read(env),
-            vision_emulator_host=VISION_EMULATOR_HOST.read_optional(env),
-            pubsub_emulator_host=PUBSUB_EMULATOR_HOST.read_optional(env),
-        )
-
-
-def _review_min_score(env: Mapping[str, str], min_score: float) -> float | None:
-    """Optional; below MIN_SCORE, or the band [REVIEW_MIN_SCORE, MIN_SCORE) would be empty."""
-    value = REVIEW_MIN_SCORE.read_optional(env)
-    if value is not None and not value < min_score:
-        raise ConfigError(
-            f"REVIEW_MIN_SCORE={env['REVIEW_MIN_SCORE'].strip()!r} is not valid: expected a number "
-            f"from 0 to below MIN_SCORE ({min_score:g})"
-        )
-    return value
+        values: dict[str, Any] = {
+            variable.name.lower(): variable.read(env) for variable in VARIABLES
+        }
+        # Optional; below MIN_SCORE, or the band [REVIEW_MIN_SCORE, MIN_SCORE) would be empty.
+        review, min_score = values["review_min_score"], values["min_score"]
+        if review is not None and not review < min_score:
+            raise ConfigError(
+                f"REVIEW_MIN_SCORE={env['REVIEW_MIN_SCORE'].strip()!r} is not valid: expected a "
+                f"number from 0 to below MIN_SCORE ({min_score:g})"
+            )
+        return cls(**values)

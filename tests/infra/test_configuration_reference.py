@@ -66,9 +66,10 @@ def _declared_numbers(declaration: Key[Any] | Variable[Any]) -> set[float]:
 def test_no_meaning_restates_a_declared_range_or_default() -> None:
     """The generated tables show each default and range from its declaration; a meaning that writes
     one again goes stale when the declaration changes ("1 to 50 ... at most 100")."""
+    declarations: tuple[Key[Any] | Variable[Any], ...] = (*KEYS, *VARIABLES)
     restated = {
         declaration.name: sorted(_numbers(declaration.meaning) & _declared_numbers(declaration))
-        for declaration in (*KEYS, *VARIABLES)
+        for declaration in declarations
     }
     assert {name: numbers for name, numbers in restated.items() if numbers} == {}, (
         "these meanings restate their declared default or range: say it in words (the default, "

@@ -110,7 +110,7 @@ def test_objects_alone_match_the_verdict_too(
         project_id=settings.project_id,
         topic_id=settings.topic_id,
         bucket_name=settings.bucket_name,
-        features=(Feature.OBJECT_LOCALIZATION,),
+        vision_features=(Feature.OBJECT_LOCALIZATION,),
         vision_emulator_host=settings.vision_emulator_host,
     )
     annotation = VisionLabeler(client, objects_only).annotate(photo("bicycle.png").uri)

@@ -31,7 +31,7 @@ def test_the_function_still_matches_a_bicycle_with_safe_search_requested(
         project_id=settings.project_id,
         topic_id=settings.topic_id,
         bucket_name=settings.bucket_name,
-        features=(Feature.LABEL_DETECTION, Feature.SAFE_SEARCH_DETECTION),
+        vision_features=(Feature.LABEL_DETECTION, Feature.SAFE_SEARCH_DETECTION),
         vision_emulator_host=settings.vision_emulator_host,
     )
     annotation = VisionLabeler(client, with_safe_search).annotate(photo("dog.jpg").uri)
