@@ -291,13 +291,22 @@ SECRETS_PROVIDER ?= passphrase
 STACK_SECRETS_PROVIDER = $(shell sed -n 's/^secretsprovider: *//p' "Pulumi.$(STACK).yaml" 2>/dev/null)
 NEEDS_PASSPHRASE = $(if $(filter passphrase,$(SECRETS_PROVIDER)),$(if $(STACK_SECRETS_PROVIDER),,passphrase))
 
+# The oldest Pulumi CLI the program supports: the lower bound of the Pulumi SDK in infra/requirements.in
+# (Pulumi releases the CLI and the SDK together, under one version number; CI runs the locked one).
+PULUMI_MINIMUM := $(shell sed -n 's/^pulumi>=\([0-9.]*\).*/\1/p' infra/requirements.in)
+
 # $(call prerequisites,WHAT...): checks all of WHAT (pulumi, passphrase, adc, gcloud, project) and
-# names everything missing in one message, instead of stopping at the first. Application-default
+# names everything missing in one message, instead of stopping at the first. `pulumi version` must be
+# at least PULUMI_MINIMUM (sort -V orders versions numerically). Application-default
 # credentials (adc) are what the Pulumi Google provider uses: GOOGLE_APPLICATION_CREDENTIALS when set,
 # else gcloud's well-known file, else whatever gcloud itself finds (a metadata server).
 define prerequisites
 missing=(); \
-$(if $(filter pulumi,$(1)),command -v "$(PULUMI)" >/dev/null 2>&1 || missing+=("the Pulumi CLI ($(PULUMI)), 3.145 or newer: https://www.pulumi.com/docs/install/");) \
+$(if $(filter pulumi,$(1)),if command -v "$(PULUMI)" >/dev/null 2>&1; then \
+	version="$$($(PULUMI_RUN) version 2>/dev/null | head -n 1)"; version="$${version#v}"; \
+	[ -n "$$version" ] && [ "$$(printf '%s\n' "$(PULUMI_MINIMUM)" "$$version" | sort -V | head -n 1)" = "$(PULUMI_MINIMUM)" ] || \
+	missing+=("the Pulumi CLI $(PULUMI_MINIMUM) or newer ($(PULUMI) version says $${version:-nothing}): https://www.pulumi.com/docs/install/"); \
+else missing+=("the Pulumi CLI ($(PULUMI)), $(PULUMI_MINIMUM) or newer: https://www.pulumi.com/docs/install/"); fi;) \
 $(if $(filter passphrase,$(1)),[ -n "$${PULUMI_CONFIG_PASSPHRASE+set}" ] || [ -r "$${PULUMI_CONFIG_PASSPHRASE_FILE:-/nonexistent}" ] || missing+=("the stack passphrase: export PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file");) \
 $(if $(filter adc,$(1)),if [ -n "$${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then [ -r "$$GOOGLE_APPLICATION_CREDENTIALS" ]; else [ -r "$${CLOUDSDK_CONFIG:-$${HOME:-}/.config/gcloud}/application_default_credentials.json" ] || "$(GCLOUD)" auth application-default print-access-token >/dev/null 2>&1; fi || missing+=("application-default credentials: gcloud auth application-default login (or GOOGLE_APPLICATION_CREDENTIALS naming a readable credentials file)");) \
 $(if $(filter gcloud,$(1)),command -v "$(GCLOUD)" >/dev/null 2>&1 || missing+=("the gcloud CLI ($(GCLOUD)): https://cloud.google.com/sdk/docs/install");) \
