@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 
 from labeling import config as function
-from labeling.config import Feature, Integer, Invalid, Kind, Number, Variable
+from labeling.config import CommaSeparated, Feature, Integer, Invalid, Kind, Number, Variable
 
 # Cross-team contracts: never auto-named, never configurable.
 NEW_IMAGE_TOPIC = "user-service-new-image"
@@ -95,8 +95,8 @@ class Pattern(Kind[str]):
 
 
 @dataclass(frozen=True)
-class Listed(Kind[tuple[str, ...]]):
-    """Comma-separated items that each match `item`, or nothing; duplicates dropped, order kept."""
+class Listed(CommaSeparated):
+    """Comma-separated items that each match `item`, or nothing."""
 
     item: str
     description: str
@@ -106,14 +106,11 @@ class Listed(Kind[tuple[str, ...]]):
         return f"comma-separated {self.description}"
 
     def parse(self, text: str) -> tuple[str, ...]:
-        items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        items = self.items(text)
         wrong = [item for item in items if not re.fullmatch(self.item, item)]
         if wrong:
             raise Invalid(self.expected, str(wrong))
         return items
-
-    def format(self, value: tuple[str, ...]) -> str:
-        return ",".join(value)
 
 
 @dataclass(frozen=True)

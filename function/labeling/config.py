@@ -120,9 +120,21 @@ class Number(Kind[float]):
         return Integer(low, math.floor(self.high))
 
 
+class CommaSeparated(Kind[tuple[str, ...]]):
+    """A comma-separated list (the stack's lists are too: infra/settings.py)."""
+
+    @staticmethod
+    def items(text: str) -> tuple[str, ...]:
+        """The non-blank items, blanks around them stripped; duplicates dropped, order kept."""
+        return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+    def format(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
 @dataclass(frozen=True)
-class Names(Kind[tuple[str, ...]]):
-    """A non-empty comma-separated list; duplicates dropped, order kept."""
+class Names(CommaSeparated):
+    """A non-empty comma-separated list of names."""
 
     example: str
 
@@ -131,13 +143,10 @@ class Names(Kind[tuple[str, ...]]):
         return f"a non-empty comma-separated list of names such as {self.example}"
 
     def parse(self, text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        names = self.items(text)
         if not names:
             raise Invalid(self.expected, repr(text))
         return names
-
-    def format(self, value: tuple[str, ...]) -> str:
-        return ",".join(value)
 
 
 class Features(Kind[tuple[Feature, ...]]):
@@ -148,11 +157,11 @@ class Features(Kind[tuple[Feature, ...]]):
         return f"a comma-separated subset of {', '.join(feature.value for feature in Feature)}"
 
     def parse(self, text: str) -> tuple[Feature, ...]:
-        names = [part.strip().upper() for part in text.split(",") if part.strip()]
+        names = CommaSeparated.items(text.upper())
         unknown = [name for name in names if name not in Feature.__members__]
         if unknown or not names:
             raise Invalid(self.expected, repr(text), f"unknown: {', '.join(unknown)}")
-        return tuple(dict.fromkeys(Feature[name] for name in names))
+        return tuple(Feature[name] for name in names)
 
     def format(self, value: tuple[Feature, ...]) -> str:
         return ",".join(feature.value for feature in value)
