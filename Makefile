@@ -262,14 +262,14 @@ BENCH_SCREEN_FLAGS ?=
 bench-screen: $(VENV)/.installed vision-model chromium
 	$(BIN)/python -m bench.screen $(BENCH_SCREEN_FLAGS)
 
-## overload: simulate a burst of 10x the Vision quota and count dead letters (README "Reliability")
+## overload: simulate a burst of 10x the Vision quota and count dead letters (docs/overload.md)
 OVERLOAD_FLAGS ?=
 .PHONY: overload
 overload: $(VENV)/.installed
 	$(BIN)/python -m bench.overload $(OVERLOAD_FLAGS)
 	$(BIN)/python -m bench.overload_check
 
-# ---- Bootstrap, deploy, preview, destroy (see README "Deploy") -------------------------------
+# ---- Bootstrap, deploy, preview, destroy (docs/deploy.md) ------------------------------------
 # State lives in a local file backend under the repo (gitignored) unless BACKEND (or an exported
 # PULUMI_BACKEND_URL) says otherwise, e.g. BACKEND=gs://my-state-bucket/ai-service. Each Pulumi
 # command gets it as PULUMI_BACKEND_URL: make never logs in, so the backend your own `pulumi`
@@ -291,13 +291,22 @@ SECRETS_PROVIDER ?= passphrase
 STACK_SECRETS_PROVIDER = $(shell sed -n 's/^secretsprovider: *//p' "Pulumi.$(STACK).yaml" 2>/dev/null)
 NEEDS_PASSPHRASE = $(if $(filter passphrase,$(SECRETS_PROVIDER)),$(if $(STACK_SECRETS_PROVIDER),,passphrase))
 
+# The oldest Pulumi CLI the program supports: the lower bound of the Pulumi SDK in infra/requirements.in
+# (Pulumi releases the CLI and the SDK together, under one version number; CI runs the locked one).
+PULUMI_MINIMUM := $(shell sed -n 's/^pulumi>=\([0-9.]*\).*/\1/p' infra/requirements.in)
+
 # $(call prerequisites,WHAT...): checks all of WHAT (pulumi, passphrase, adc, gcloud, project) and
-# names everything missing in one message, instead of stopping at the first. Application-default
+# names everything missing in one message, instead of stopping at the first. `pulumi version` must be
+# at least PULUMI_MINIMUM (sort -V orders versions numerically). Application-default
 # credentials (adc) are what the Pulumi Google provider uses: GOOGLE_APPLICATION_CREDENTIALS when set,
 # else gcloud's well-known file, else whatever gcloud itself finds (a metadata server).
 define prerequisites
 missing=(); \
-$(if $(filter pulumi,$(1)),command -v "$(PULUMI)" >/dev/null 2>&1 || missing+=("the Pulumi CLI ($(PULUMI)), 3.145 or newer: https://www.pulumi.com/docs/install/");) \
+$(if $(filter pulumi,$(1)),if command -v "$(PULUMI)" >/dev/null 2>&1; then \
+	version="$$($(PULUMI_RUN) version 2>/dev/null | head -n 1)"; version="$${version#v}"; \
+	[ -n "$$version" ] && [ "$$(printf '%s\n' "$(PULUMI_MINIMUM)" "$$version" | sort -V | head -n 1)" = "$(PULUMI_MINIMUM)" ] || \
+	missing+=("the Pulumi CLI $(PULUMI_MINIMUM) or newer ($(PULUMI) version says $${version:-nothing}): https://www.pulumi.com/docs/install/"); \
+else missing+=("the Pulumi CLI ($(PULUMI)), $(PULUMI_MINIMUM) or newer: https://www.pulumi.com/docs/install/"); fi;) \
 $(if $(filter passphrase,$(1)),[ -n "$${PULUMI_CONFIG_PASSPHRASE+set}" ] || [ -r "$${PULUMI_CONFIG_PASSPHRASE_FILE:-/nonexistent}" ] || missing+=("the stack passphrase: export PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file");) \
 $(if $(filter adc,$(1)),if [ -n "$${GOOGLE_APPLICATION_CREDENTIALS:-}" ]; then [ -r "$$GOOGLE_APPLICATION_CREDENTIALS" ]; else [ -r "$${CLOUDSDK_CONFIG:-$${HOME:-}/.config/gcloud}/application_default_credentials.json" ] || "$(GCLOUD)" auth application-default print-access-token >/dev/null 2>&1; fi || missing+=("application-default credentials: gcloud auth application-default login (or GOOGLE_APPLICATION_CREDENTIALS naming a readable credentials file)");) \
 $(if $(filter gcloud,$(1)),command -v "$(GCLOUD)" >/dev/null 2>&1 || missing+=("the gcloud CLI ($(GCLOUD)): https://cloud.google.com/sdk/docs/install");) \
@@ -332,7 +341,7 @@ pulumi-stack: pulumi-prerequisites deploy-install
 	@$(PULUMI_RUN) config get --stack "$(STACK)" gcp:project >/dev/null 2>&1 || { \
 		echo "error: gcp:project is not set for stack $(STACK): run make deploy STACK=$(STACK) PROJECT=<project-id>" >&2; exit 1; }
 	@# One stack per project: the names are fixed, so a second stack there fails with 409 midway.
-	@# Refused here for the stacks this backend knows (README "Prerequisites"). A listing that
+	@# Refused here for the stacks this backend knows (docs/deploy.md "One stack per project"). A listing that
 	@# fails or cannot be read stops the deploy: an unchecked guard must not pass as a checked one.
 	@project="$$($(PULUMI_RUN) config get --stack "$(STACK)" gcp:project)"; \
 	listing="$$($(PULUMI_RUN) stack ls --json 2>/dev/null)" || { \
@@ -357,7 +366,7 @@ preview: pulumi-stack
 destroy: pulumi-prerequisites $(VENV)/.deploy-installed
 	$(PULUMI_RUN) destroy --stack "$(STACK)" $(PULUMI_FLAGS)
 
-# ---- Smoke test of a deployed stack (see README "Smoke test") -----------------------------------
+# ---- Smoke test of a deployed stack (docs/operations.md "Smoke test") ----------------------------
 SMOKE_TIMEOUT ?= 180
 IMAGES ?=
 SMOKE_FLAGS ?=
@@ -370,7 +379,7 @@ smoke: pulumi-prerequisites $(VENV)/.installed
 	set -x; \
 	$(BIN)/python -m ops.smoke --outputs-json - --timeout "$(SMOKE_TIMEOUT)" $(SMOKE_FLAGS) $(IMAGES) <<< "$$outputs"
 
-# ---- Dead-letter redrive (see README "Reliability") ----------------------------------------------
+# ---- Dead-letter redrive (docs/runbook.md "Dead letters") ----------------------------------------
 REDRIVE_FLAGS ?=
 
 .PHONY: redrive

@@ -61,11 +61,11 @@ class Scenario:
     burst_minutes: float = 5.0
     quota_per_second: float = VISION_QUOTA_PER_MINUTE / 60
     bucket_seconds: float = 1.0  # token bucket capacity, in seconds of quota
-    max_instances: int = int(DEFAULTS["maxInstances"] or 10)
-    concurrency: int = int(DEFAULTS["functionConcurrency"] or 80)
-    max_delivery_attempts: int = int(DEFAULTS["maxDeliveryAttempts"] or 5)
-    minimum_backoff: float = float(DEFAULTS["minimumBackoffSeconds"] or 10)
-    maximum_backoff: float = float(DEFAULTS["maximumBackoffSeconds"] or 600)
+    max_instances: int = int(DEFAULTS["maxInstances"])
+    concurrency: int = int(DEFAULTS["functionConcurrency"])
+    max_delivery_attempts: int = int(DEFAULTS["maxDeliveryAttempts"])
+    minimum_backoff: float = float(DEFAULTS["minimumBackoffSeconds"])
+    maximum_backoff: float = float(DEFAULTS["maximumBackoffSeconds"])
     in_call_retry_seconds: float = IN_CALL_RETRY_SECONDS
     vision_latency: float = VISION_LATENCY_SECONDS
     reject_latency: float = REJECT_LATENCY_SECONDS

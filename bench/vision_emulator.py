@@ -47,11 +47,10 @@ from vision_emulator.images import ImageError, decode
 from vision_emulator.model import WHOLE, Box, Detector
 
 BUCKET = "bench-emulator"
+# Where `make test-photos` unpacks the photos of Debian's darknet package.
+TEST_PHOTOS = ROOT / ".cache" / "test-photos" / "usr" / "share" / "darknet" / "data"
 # A committed drawing and, when `make test-photos` has unpacked it, a real 768 x 576 JPEG photograph.
-IMAGES = (
-    ROOT / "ops" / "samples" / "bicycle.png",
-    ROOT / ".cache" / "test-photos" / "usr" / "share" / "darknet" / "data" / "dog.jpg",
-)
+IMAGES = (ROOT / "ops" / "samples" / "bicycle.png", TEST_PHOTOS / "dog.jpg")
 Metrics = dict[str, Any]
 MATCH_SCORE = DEFAULT_MIN_SCORE  # the function's default MIN_SCORE, with TARGET_LABELS=Bicycle
 
@@ -137,7 +136,6 @@ def _in_process(
 # ---- Tiling: recall and false matches, today's tiling against the served one ----------------------
 
 TILING_CACHE = ROOT / ".cache" / "tiling-photos"
-DARKNET_DATA = ROOT / ".cache" / "test-photos" / "usr" / "share" / "darknet" / "data"
 # Debian packages the photos come from (never committed: fetched by `make tiling-photos`), each pinned by
 # version and sha256. opencv-doc: the samples' photos and the tutorials' figures; scratch: its media
 # library's backgrounds (real outdoor and indoor scenes); palapeli-data: its puzzles' photos.
@@ -161,7 +159,7 @@ OPENCV_DOC = TILING_CACHE / "usr" / "share" / "doc" / "opencv-doc"
 # opencv-doc photos held out. The tiling before issue 18 had been tuned on all three (its 66 %).
 BICYCLE_PHOTOS = (
     (
-        DARKNET_DATA / "dog.jpg",
+        TEST_PHOTOS / "dog.jpg",
         "5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866",
         (0.16, 0.214, 0.745, 0.826),
         "tune",
@@ -265,7 +263,7 @@ def negative_paths() -> list[Path]:
         and path.name not in bicycles
         and path.name not in LEFT_OUT
     ]
-    return [*paths, *(DARKNET_DATA / name for name in NEGATIVE_DARKNET)]
+    return [*paths, *(TEST_PHOTOS / name for name in NEGATIVE_DARKNET)]
 
 
 def is_photo(path: Path) -> bool:

@@ -57,7 +57,7 @@ class FunctionAccess(pulumi.ComponentResource):
     the narrowest resource each allows. #20571's sample fails about half its runs with
     project-wide objectAdmin and a 60 s wait, so what fails there is propagation, not scope:
     the wait below defaults to 120 s (IAM: "typically 2 minutes, potentially 7 minutes or
-    longer"); README Troubleshooting has the fallback.
+    longer"); docs/deploy.md "Troubleshooting first deploys" has the fallback.
     """
 
     grants: list[pulumi.CustomResource]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_type_hints
 
 from labeling import config as function
-from labeling.config import Feature, Integer, Invalid, Kind, Number, Variable
+from labeling.config import CommaSeparated, Feature, Integer, Invalid, Kind, Number, Variable
 
 # Cross-team contracts: never auto-named, never configurable.
 NEW_IMAGE_TOPIC = "user-service-new-image"
@@ -24,7 +24,7 @@ RUNTIME_ACCOUNT_ID = "ai-service-sa"
 # (the reference User-Service's OBJECT_PREFIX; tests/infra/test_user_service_access.py pins it).
 USER_UPLOADS_PREFIX = "uploads/"
 
-# Our own fixed names (documented in the README).
+# Our own fixed names (docs/deploy.md "What gets created").
 INVOKER_ACCOUNT_ID = "ai-service-invoker"
 BUILD_ACCOUNT_ID = "ai-service-builder"
 DEAD_LETTER_TOPIC = "ai-service-image-labeling-dead-letter"
@@ -46,7 +46,7 @@ MAX_BACKOFF_SECONDS = 600
 # operator's redrive, and so the least time an uploaded image must outlive its message.
 DEAD_LETTER_RETENTION_DAYS = 7
 # After the dead-letter window, a redriven message retries for hours more (maxDeliveryAttempts with
-# backoff up to 600 s is about 4 h at the default 30): a day covers it.
+# backoff; under a day even at their largest): a day covers it.
 REDRIVE_MARGIN_DAYS = 1
 # Cloud Monitoring only supports condition durations in whole minutes, up to a day.
 MAX_ALERT_DURATION_SECONDS = 86400
@@ -95,8 +95,8 @@ class Pattern(Kind[str]):
 
 
 @dataclass(frozen=True)
-class Listed(Kind[tuple[str, ...]]):
-    """Comma-separated items that each match `item`, or nothing; duplicates dropped, order kept."""
+class Listed(CommaSeparated):
+    """Comma-separated items that each match `item`, or nothing."""
 
     item: str
     description: str
@@ -106,14 +106,11 @@ class Listed(Kind[tuple[str, ...]]):
         return f"comma-separated {self.description}"
 
     def parse(self, text: str) -> tuple[str, ...]:
-        items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        items = self.items(text)
         wrong = [item for item in items if not re.fullmatch(self.item, item)]
         if wrong:
             raise Invalid(self.expected, str(wrong))
         return items
-
-    def format(self, value: tuple[str, ...]) -> str:
-        return ",".join(value)
 
 
 @dataclass(frozen=True)
@@ -247,9 +244,8 @@ class Buckets:
             # weekend still finds the image (docs/security.md "Retention").
             "14",
             "Days after its upload when an image is deleted from the images bucket (a lifecycle "
-            "rule, final: the bucket keeps no soft-deleted copies). At least the dead-letter "
-            f"retention ({DEAD_LETTER_RETENTION_DAYS} days) plus a day, so a redriven message still "
-            "finds its image.",
+            "rule, final: the bucket keeps no soft-deleted copies). The least value outlasts the "
+            "dead-letter retention by a day, so a redriven message still finds its image.",
         ),
     ]
     force_destroy: Annotated[
@@ -316,7 +312,7 @@ class Capacity:
             Integer(1, 1000),
             "80",
             "Concurrent requests per instance (max_instance_request_concurrency), also the "
-            "server's THREADS; above 1 needs functionCpu of at least 1.",
+            "server's THREADS; more than one at a time needs a whole vCPU (functionCpu).",
         ),
     ]
     cpu: Annotated[str, Key("functionCpu", VCPUS, "1", "vCPUs per instance (available_cpu).")]
@@ -329,7 +325,7 @@ class Capacity:
             "minInstances",
             Integer(0, 1000),
             "0",
-            "Instances kept warm (0: scale to zero); at most maxInstances.",
+            "Instances kept warm (none: scale to zero); at most maxInstances.",
         ),
     ]
     max_instances: Annotated[
@@ -367,9 +363,9 @@ class Delivery:
             Integer(5, 100),
             # A burst of 10x the Vision quota for 10 minutes dead-letters nothing (docs/overload.md).
             "30",
-            "Deliveries of a message before it goes to the dead-letter topic; 30 outlasts a burst "
-            "of 10x the Vision quota for 10 minutes (docs/overload.md), and a message that can "
-            "never succeed is dead-lettered after about 4 hours.",
+            "Deliveries of a message before it goes to the dead-letter topic. The default outlasts "
+            "a burst of 10x the Vision quota for 10 minutes and still dead-letters a message that "
+            "can never succeed within hours (docs/overload.md).",
         ),
     ]
     minimum_backoff_seconds: Annotated[

@@ -16,26 +16,14 @@ from pathlib import Path
 
 import requests
 
+from labeling.config import VARIABLES
 from ops import ROOT
 from ops.processes import HOST, ChildProcess, free_port
 
 FUNCTION_SOURCE = ROOT / "function" / "main.py"
-# What the function (function/labeling/config.py) and its server read: a server gets these from its
+# What the function (labeling.config.VARIABLES) and its server read: a server gets these from its
 # `env` only, never from the caller's environment, so no run sees another's settings or credentials.
-FUNCTION_VARIABLES = (
-    "PROJECT_ID",
-    "TOPIC_ID",
-    "BUCKET_NAME",
-    "TARGET_LABELS",
-    "MIN_SCORE",
-    "REVIEW_MIN_SCORE",
-    "MAX_LABELS",
-    "VISION_FEATURES",
-    "VISION_TIMEOUT_SECONDS",
-    "PUBLISH_TIMEOUT_SECONDS",
-    "VISION_EMULATOR_HOST",
-    "PUBSUB_EMULATOR_HOST",
-)
+FUNCTION_VARIABLES = tuple(variable.name for variable in VARIABLES)
 SERVER_VARIABLES = (
     "THREADS",
     "WORKERS",

@@ -241,7 +241,9 @@ def user_service_subscriptions() -> tuple[Topic, tuple[Subscription, ...]]:
     topic, that topic's subscription, and its push subscription on the results, with the stack's
     default retry and dead-letter policies."""
     dead_letter = Topic(user_service_stack.DEAD_LETTER_TOPIC)
-    defaults = user_service_stack.DEFAULTS
+    defaults = user_service_stack.load_settings(
+        "local", None, {"aiServiceStack": "organization/ai-service/local"}
+    )
     return dead_letter, (
         Subscription(
             user_service_stack.DEAD_LETTER_SUBSCRIPTION,
@@ -254,12 +256,9 @@ def user_service_subscriptions() -> tuple[Topic, tuple[Subscription, ...]]:
             ack_deadline_seconds=user_service_stack.ACK_DEADLINE_SECONDS,
             push=PushToFunction(invoker_account_id=user_service_stack.PUSH_ACCOUNT_ID),
             retry_policy=RetryPolicy(
-                int(defaults["minimumBackoffSeconds"] or 10),
-                int(defaults["maximumBackoffSeconds"] or 600),
+                defaults.minimum_backoff_seconds, defaults.maximum_backoff_seconds
             ),
-            dead_letter_policy=DeadLetterPolicy(
-                dead_letter.name, int(defaults["maxDeliveryAttempts"] or 10)
-            ),
+            dead_letter_policy=DeadLetterPolicy(dead_letter.name, defaults.max_delivery_attempts),
         ),
     )
 

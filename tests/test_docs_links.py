@@ -172,6 +172,22 @@ def test_the_readme_and_the_docs_index_are_checked() -> None:
     assert [target for target in readme_links if target.startswith("docs/")], "no docs/ links found"
 
 
+def orphans(root: Path, files: set[str]) -> list[str]:
+    """The docs/ pages and policy/README.md that README.md does not link to."""
+    indexed = {
+        resolved[0]
+        for target in link_targets((root / "README.md").read_text("utf-8"))
+        if (resolved := resolve("README.md", target)) is not None
+    }
+    pages = {name for name in files if re.fullmatch(r"docs/[^/]+\.md", name)} | {"policy/README.md"}
+    return sorted((pages & files) - indexed)
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    """A page no index reaches is one a reader never finds (issue 16: the README indexes docs/)."""
+    assert orphans(REPOSITORY, FILES) == [], "add each to the README's Documentation table"
+
+
 # The checker itself: GitHub's slugs, and that it reports what it must.
 
 
@@ -238,3 +254,15 @@ def test_a_link_to_an_ignored_file_is_dead(tmp_path: Path) -> None:
     assert broken_links(tmp_path, "README.md", {"README.md"}) == [
         ".cache/model.bin: no file .cache/model.bin"
     ]
+
+
+def test_an_orphan_page_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("[deploy](docs/deploy.md#steps) [pack](policy/README.md)\n")
+    files = {
+        "README.md",
+        "docs/deploy.md",
+        "docs/orphan.md",
+        "docs/sub/deep.md",
+        "policy/README.md",
+    }
+    assert orphans(tmp_path, files) == ["docs/orphan.md"]

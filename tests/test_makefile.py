@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.stack_cli import PULUMI_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 MAKEFILE = (ROOT / "Makefile").read_text()
 DOCUMENTED = re.compile(r"^## ([A-Za-z0-9_.-]+): (.+)$", re.MULTILINE)
@@ -80,7 +82,9 @@ def test_every_help_text_is_one_whole_line() -> None:
 def fake_tools(directory: Path, gcloud_exit: int) -> list[str]:
     """A `pulumi` that answers every command, and a `gcloud` that exits `gcloud_exit`."""
     directory.mkdir()
-    (directory / "pulumi").write_text("#!/bin/sh\nexit 0\n")
+    (directory / "pulumi").write_text(
+        f'#!/bin/sh\n[ "$1" = version ] && echo {PULUMI_VERSION}\nexit 0\n'
+    )
     (directory / "gcloud").write_text(f"#!/bin/sh\nexit {gcloud_exit}\n")
     for tool in ("pulumi", "gcloud"):
         (directory / tool).chmod(0o755)

@@ -120,9 +120,21 @@ class Number(Kind[float]):
         return Integer(low, math.floor(self.high))
 
 
+class CommaSeparated(Kind[tuple[str, ...]]):
+    """A comma-separated list (the stack's lists are too: infra/settings.py)."""
+
+    @staticmethod
+    def items(text: str) -> tuple[str, ...]:
+        """The non-blank items, blanks around them stripped; duplicates dropped, order kept."""
+        return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+    def format(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
 @dataclass(frozen=True)
-class Names(Kind[tuple[str, ...]]):
-    """A non-empty comma-separated list; duplicates dropped, order kept."""
+class Names(CommaSeparated):
+    """A non-empty comma-separated list of names."""
 
     example: str
 
@@ -131,13 +143,10 @@ class Names(Kind[tuple[str, ...]]):
         return f"a non-empty comma-separated list of names such as {self.example}"
 
     def parse(self, text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        names = self.items(text)
         if not names:
             raise Invalid(self.expected, repr(text))
         return names
-
-    def format(self, value: tuple[str, ...]) -> str:
-        return ",".join(value)
 
 
 class Features(Kind[tuple[Feature, ...]]):
@@ -148,11 +157,11 @@ class Features(Kind[tuple[Feature, ...]]):
         return f"a comma-separated subset of {', '.join(feature.value for feature in Feature)}"
 
     def parse(self, text: str) -> tuple[Feature, ...]:
-        names = [part.strip().upper() for part in text.split(",") if part.strip()]
+        names = CommaSeparated.items(text.upper())
         unknown = [name for name in names if name not in Feature.__members__]
         if unknown or not names:
             raise Invalid(self.expected, repr(text), f"unknown: {', '.join(unknown)}")
-        return tuple(dict.fromkeys(Feature[name] for name in names))
+        return tuple(Feature[name] for name in names)
 
     def format(self, value: tuple[Feature, ...]) -> str:
         return ",".join(feature.value for feature in value)
@@ -207,7 +216,7 @@ class Variable(Generic[T]):
             raise ValueError(f"{self.name} has no default")
         return self.kind.parse(self.default)
 
-    def read_optional(self, env: Mapping[str, str]) -> T | None:
+    def read(self, env: Mapping[str, str]) -> T | None:
         """The variable's value, its default when unset or empty, or None without a default."""
         raw = env.get(self.name, "").strip()
         text = raw or self.default
@@ -220,12 +229,6 @@ class Variable(Generic[T]):
             raise ConfigError(
                 f"{self.name}={raw!r} is not valid: {detail}expected {error.expected}"
             ) from None
-
-    def read(self, env: Mapping[str, str]) -> T:
-        value = self.read_optional(env)
-        if value is None:
-            raise ConfigError(f"missing required environment variable {self.name}")
-        return value
 
 
 PROJECT_ID = Variable(
@@ -270,8 +273,8 @@ MAX_LABELS = Variable(
     "MAX_LABELS",
     Integer(1, MAX_LABELS_LIMIT),
     "10",
-    "Labels (and objects) asked of Vision and reported per image; at most 100, the limit of the "
-    "result contract.",
+    "Labels (and objects) asked of Vision and reported per image; the largest value is the limit "
+    "of the result contract.",
 )
 VISION_FEATURES = Variable(
     "VISION_FEATURES",
@@ -305,19 +308,9 @@ PUBSUB_EMULATOR_HOST = Variable(
     None,
     "The Pub/Sub emulator, as the Google client libraries read it.",
 )
-VARIABLES: tuple[Variable[Any], ...] = (
-    PROJECT_ID,
-    TOPIC_ID,
-    BUCKET_NAME,
-    TARGET_LABELS,
-    MIN_SCORE,
-    REVIEW_MIN_SCORE,
-    MAX_LABELS,
-    VISION_FEATURES,
-    VISION_TIMEOUT_SECONDS,
-    PUBLISH_TIMEOUT_SECONDS,
-    VISION_EMULATOR_HOST,
-    PUBSUB_EMULATOR_HOST,
+# Every variable declared above, in order (docs/configuration.md's environment table follows it).
+VARIABLES: tuple[Variable[Any], ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Variable)
 )
 
 # The defaults some callers name directly.
@@ -327,6 +320,9 @@ DEFAULT_MIN_SCORE = MIN_SCORE.value
 
 @dataclass(frozen=True)
 class Settings:
+    """The function's settings: each field is its variable's name in lowercase (from_env fills them
+    from VARIABLES by that name), defaulting as the variable does."""
+
     project_id: str
     topic_id: str
     bucket_name: str
@@ -335,7 +331,7 @@ class Settings:
     # The review band [review_min_score, min_score): None (unset) means no band, accept or reject only.
     review_min_score: float | None = None
     max_labels: int = MAX_LABELS.value
-    features: tuple[Feature, ...] = VISION_FEATURES.value
+    vision_features: tuple[Feature, ...] = VISION_FEATURES.value
     vision_timeout_seconds: float = VISION_TIMEOUT_SECONDS.value
     publish_timeout_seconds: float = PUBLISH_TIMEOUT_SECONDS.value
     vision_emulator_host: str | None = None
@@ -358,29 +354,14 @@ class Settings:
                 "(the function needs PROJECT_ID, TOPIC_ID and BUCKET_NAME to know where to read "
                 "images and where to publish results)"
             )
-        min_score = MIN_SCORE.read(env)
-        return cls(
-            project_id=PROJECT_ID.read(env),
-            topic_id=TOPIC_ID.read(env),
-            bucket_name=BUCKET_NAME.read(env),
-            target_labels=TARGET_LABELS.read(env),
-            min_score=min_score,
-            review_min_score=_review_min_score(env, min_score),
-            max_labels=MAX_LABELS.read(env),
-            features=VISION_FEATURES.read(env),
-            vision_timeout_seconds=VISION_TIMEOUT_SECONDS.read(env),
-            publish_timeout_seconds=PUBLISH_TIMEOUT_SECONDS.read(env),
-            vision_emulator_host=VISION_EMULATOR_HOST.read_optional(env),
-            pubsub_emulator_host=PUBSUB_EMULATOR_HOST.read_optional(env),
-        )
-
-
-def _review_min_score(env: Mapping[str, str], min_score: float) -> float | None:
-    """Optional; below MIN_SCORE, or the band [REVIEW_MIN_SCORE, MIN_SCORE) would be empty."""
-    value = REVIEW_MIN_SCORE.read_optional(env)
-    if value is not None and not value < min_score:
-        raise ConfigError(
-            f"REVIEW_MIN_SCORE={env['REVIEW_MIN_SCORE'].strip()!r} is not valid: expected a number "
-            f"from 0 to below MIN_SCORE ({min_score:g})"
-        )
-    return value
+        values: dict[str, Any] = {
+            variable.name.lower(): variable.read(env) for variable in VARIABLES
+        }
+        # Optional; below MIN_SCORE, or the band [REVIEW_MIN_SCORE, MIN_SCORE) would be empty.
+        review, min_score = values["review_min_score"], values["min_score"]
+        if review is not None and not review < min_score:
+            raise ConfigError(
+                f"REVIEW_MIN_SCORE={env['REVIEW_MIN_SCORE'].strip()!r} is not valid: expected a "
+                f"number from 0 to below MIN_SCORE ({min_score:g})"
+            )
+        return cls(**values)

@@ -51,7 +51,7 @@ class LabelingService:
         self._annotate = annotate
         self._publish = publish
         self._clock = clock
-        self._safe_search = Feature.SAFE_SEARCH_DETECTION in settings.features
+        self._safe_search = Feature.SAFE_SEARCH_DETECTION in settings.vision_features
 
     def handle(self, event_type: object, event_id: object, data: object) -> Outcome:
         """Process one event; returns to acknowledge it, raises TransientError to have it retried."""

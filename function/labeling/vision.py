@@ -104,7 +104,7 @@ def build_request(uri: str, settings: Settings) -> vision_v1.AnnotateImageReques
                         0 if feature is Feature.SAFE_SEARCH_DETECTION else settings.max_labels
                     ),
                 }
-                for feature in settings.features
+                for feature in settings.vision_features
             ],
         )
     )

@@ -1,9 +1,15 @@
 """The alert policies as data: what each watches, when it fires, what it means, what to do first.
 
-Every notification carries the alert's meaning, its first command with the real names filled in, and a
-link to its section of the one runbook, docs/runbook.md (`<runbookUrl>#<anchor>`). A new alert is one
-entry in `alerts()`, its thresholds a few keys in infra/settings.py (Alerting) and its section in
-docs/runbook.md. Pure: no Pulumi imports.
+Every notification carries a one-line summary and the first command, both with this stack's names and
+thresholds filled in, and a link to the alert's section of the one runbook, docs/runbook.md
+(`<runbookUrl>#<anchor>`), which has the whole explanation and procedure: the notification is what an
+on-call reads on a phone, the runbook what they follow at a desk, so the long form lives once, there.
+
+A new alert touches: an entry in `alerts()` here; its thresholds, as keys of `Alerting` in
+infra/settings.py (then `make configuration` regenerates Pulumi.yaml and docs/configuration.md); its
+section in docs/runbook.md; and, when it needs a metric the stack does not yet define or chart, the
+metrics (metrics.py), the dashboard (dashboard.py) and the Google metrics tests/infra/test_monitoring.py
+knows. Pure: no Pulumi imports.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from infra.monitoring.metrics import (
     function_metric_filter,
     subscription_metric_filter,
 )
-from infra.settings import Alerting
+from infra.settings import DEAD_LETTER_RETENTION_DAYS, Alerting
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class Alert:
     threshold: float
     duration_seconds: int
     aggregation: Aggregation
-    meaning: Callable[[Watched], str]
+    summary: Callable[[Watched], str]  # one line; the runbook section has the whole explanation
     first_step: Callable[[Watched], str]
     # A ratio condition: `filter` over this (denominatorFilter, same aggregation).
     denominator: Callable[[Watched], str] | None = None
@@ -55,7 +61,7 @@ class Alert:
 
     def documentation(self, watched: Watched, runbook_url: str) -> str:
         return (
-            f"**What it means.** {self.meaning(watched)}\n\n"
+            f"**What it means.** {self.summary(watched)}\n\n"
             f"**What to do first.** {self.first_step(watched)}\n\n"
             f"Then follow the runbook: {self.runbook(runbook_url)}"
         )
@@ -87,10 +93,9 @@ def alerts(alerting: Alerting) -> tuple[Alert, ...]:
             threshold=0,
             duration_seconds=alerting.dead_letter_duration_seconds,
             aggregation=Aggregation("60s", "ALIGN_MAX", "REDUCE_SUM"),
-            meaning=lambda w: (
-                f"Messages reached the dead-letter subscription `{w.dead_letter_subscription}`: "
-                "the function answered 5xx for them on every delivery attempt, so their uploads "
-                "have no verdict yet. Nothing is lost: the subscription keeps them 7 days."
+            summary=lambda w: (
+                f"Messages reached `{w.dead_letter_subscription}` after every delivery failed: "
+                f"their uploads have no verdict yet (kept {DEAD_LETTER_RETENTION_DAYS} days)."
             ),
             first_step=lambda w: (
                 f"Look at them without acknowledging: `gcloud pubsub subscriptions pull "
@@ -108,11 +113,9 @@ def alerts(alerting: Alerting) -> tuple[Alert, ...]:
             threshold=alerting.backlog_age_seconds,
             duration_seconds=alerting.backlog_duration_seconds,
             aggregation=Aggregation("60s", "ALIGN_MAX", "REDUCE_MAX"),
-            meaning=lambda w: (
-                f"The oldest unacknowledged message on the push subscription "
-                f"`{w.push_subscription}` is older than {alerting.backlog_age_seconds} s: uploads "
-                "wait for their verdict. Either the function keeps failing them (retries with "
-                "backoff) or it cannot keep up."
+            summary=lambda w: (
+                f"The oldest message on `{w.push_subscription}` has waited over "
+                f"{alerting.backlog_age_seconds} s: the function keeps failing it or cannot keep up."
             ),
             first_step=lambda w: (
                 f"Look for failures: {_logs(w, 'severity>=ERROR')}; none means capacity "
@@ -132,12 +135,9 @@ def alerts(alerting: Alerting) -> tuple[Alert, ...]:
             duration_seconds=alerting.retry_duration_seconds,
             aggregation=Aggregation("300s", "ALIGN_RATE", "REDUCE_SUM"),
             reads_log_metric=True,
-            meaning=lambda w: (
-                f"More than {alerting.retry_ratio:.0%} of the function's events end in `retry`: "
-                "Vision or Pub/Sub is failing (ResourceExhausted = quota exhausted, "
-                "PermissionDenied = API disabled or a grant missing, ServiceUnavailable / "
-                "DeadlineExceeded = outage). Pub/Sub redelivers them; after maxDeliveryAttempts "
-                "they are dead-lettered."
+            summary=lambda w: (
+                f"Over {alerting.retry_ratio:.0%} of the function's events end in `retry`: Vision "
+                "or Pub/Sub calls keep failing."
             ),
             first_step=lambda w: f"Read the exception in the retry lines: {_logs(w, RETRY_LINES)}.",
         ),
@@ -157,11 +157,9 @@ def alerts(alerting: Alerting) -> tuple[Alert, ...]:
             threshold=alerting.server_errors_per_minute,
             duration_seconds=alerting.server_error_duration_seconds,
             aggregation=Aggregation("60s", "ALIGN_DELTA", "REDUCE_SUM"),
-            meaning=lambda w: (
-                f"The function `{w.service_name}` answers 5xx at more than "
-                f"{alerting.server_errors_per_minute:g} per minute. Each 5xx is a redelivery; "
-                "with no retry lines logged, it is a crash, a timeout, an out-of-memory kill or a "
-                "revision that fails to start."
+            summary=lambda w: (
+                f"The function `{w.service_name}` answers 5xx at over "
+                f"{alerting.server_errors_per_minute:g} per minute."
             ),
             first_step=lambda w: f"Read its errors: {_logs(w, 'severity>=ERROR')}.",
         ),

@@ -715,7 +715,7 @@ def test_cloud_run_ingress_unknown_during_preview_is_judged_at_up() -> None:
 # --- Alert policies ------------------------------------------------------------------------------
 
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
-RUNBOOK = "https://github.com/bike-sharing/ai-service/blob/main/README.md#runbook"
+RUNBOOK = "https://github.com/bike-sharing/ai-service/blob/main/docs/runbook.md#dead-letters"
 
 
 def good_alert_policy() -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from bench.vision_emulator import IMAGES
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "--overhead-events",
@@ -57,6 +59,8 @@ COUNTERS = {"reconnects", "succeeded"}
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    missing = [image.name for image in IMAGES if not image.is_file()]
+    assert not missing, f"the benchmark's photos {missing} are missing: run make test-photos"
     output = tmp_path_factory.mktemp("bench") / "report.json"
     process = subprocess.run(
         [sys.executable, "-m", "bench", *TINY, *END_TO_END, "--output", str(output)],
@@ -122,7 +126,7 @@ def test_the_report_has_every_metric(report: dict[str, Any]) -> None:
     }
     assert all(isinstance(check["met"], bool) for check in report["targets"].values())
     emulator = results["vision_emulator"]
-    assert set(emulator["images"]) == {"bicycle.png", "dog.jpg"}
+    assert set(emulator["images"]) == {image.name for image in IMAGES}
     for image in emulator["images"].values():
         assert set(image["emulator"]) == set(image["fake_vision"]) == LATENCY_KEYS
         assert image["emulator"]["count"] == 3

@@ -1,5 +1,5 @@
 """The overload simulator (bench/overload.py): its building blocks, its bookkeeping, and the figures
-the README quotes at a scale small enough for a test (the full run is `python -m bench.overload`)."""
+docs/overload.md quotes at a scale small enough for a test (the full run is `python -m bench.overload`)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_the_simulation_is_deterministic() -> None:
 
 
 def test_a_10x_burst_dead_letters_with_five_attempts_and_nothing_with_the_chosen_defaults() -> None:
-    """The README's finding at a tenth of the scale: with 5 attempts a burst of 10x the quota
+    """docs/overload.md's finding at a tenth of the scale: with 5 attempts a burst of 10x the quota
     dead-letters much of itself when Pub/Sub pushes without slowing down; the stack's defaults
     (maxDeliveryAttempts from infra/settings.py) dead-letter nothing in either push model."""
     five = simulate(replace(SMALL, max_delivery_attempts=5))

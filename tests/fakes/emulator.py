@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -21,19 +22,20 @@ from ops.emulators import EmulatorError, PubSubEmulator
 SKIP_VARIABLE = "SKIP_EMULATOR_TESTS"
 
 
-def _start(emulator: PubSubEmulator) -> PubSubEmulator:
+Emulator = TypeVar("Emulator", bound=PubSubEmulator)  # Google's Pub/Sub or Firestore emulator
+
+
+def running(emulator: Emulator) -> Iterator[Emulator]:
+    """`emulator` started for a fixture to yield, and closed after; the test skipped only with
+    SKIP_EMULATOR_TESTS=1, failed naming what is missing otherwise."""
     if os.environ.get(SKIP_VARIABLE) == "1":
-        pytest.skip(f"{SKIP_VARIABLE}=1: the Pub/Sub emulator tests are skipped on purpose")
+        pytest.skip(f"{SKIP_VARIABLE}=1: the emulator tests are skipped on purpose")
     try:
-        return emulator.start()
-    except EmulatorError as error:
-        pytest.fail(f"{error} (or set {SKIP_VARIABLE}=1 to skip these tests)", pytrace=False)
-
-
-def _running_emulator() -> Iterator[PubSubEmulator]:
-    emulator = PubSubEmulator()
-    try:
-        yield _start(emulator)
+        try:
+            emulator.start()
+        except EmulatorError as error:
+            pytest.fail(f"{error} (or set {SKIP_VARIABLE}=1 to skip these tests)", pytrace=False)
+        yield emulator
     finally:
         emulator.close()
 
@@ -41,13 +43,13 @@ def _running_emulator() -> Iterator[PubSubEmulator]:
 @pytest.fixture(scope="session")
 def pubsub_emulator() -> Iterator[PubSubEmulator]:
     """The session's shared emulator; never stop or restart it in a test."""
-    yield from _running_emulator()
+    yield from running(PubSubEmulator())
 
 
 @pytest.fixture
 def private_pubsub_emulator() -> Iterator[PubSubEmulator]:
     """An emulator of this test's own, free to stop and restart on its address."""
-    yield from _running_emulator()
+    yield from running(PubSubEmulator())
 
 
 @pytest.fixture

@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.supply.lockfile import read_lock
+
 ROOT = Path(__file__).resolve().parents[2]
+# What a stand-in `pulumi version` prints: the release of the locked SDK (Pulumi versions the CLI with
+# it), so the Makefile's minimum-version check passes.
+PULUMI_VERSION = "v" + read_lock(ROOT / "infra" / "requirements.txt")["pulumi"].version
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ def run_stack_target(
         "#!/bin/sh\n"
         f'echo "$*" >> "{calls}"\n'
         f"if [ \"$1 $2\" = 'stack output' ]; then echo '{json.dumps(dict(outputs))}'; fi\n"
+        f'if [ "$1" = version ]; then echo {PULUMI_VERSION}; fi\n'
     )
     pulumi.chmod(0o755)
     # -o: never (re)build the virtualenv here; BIN: run the tool with this test's interpreter.

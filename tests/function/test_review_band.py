@@ -70,7 +70,9 @@ def test_the_band_over_http_accepts_reviews_and_rejects_with_decision_in_data_at
         assert message.attributes["matched"] == str(result["match"]["matched"]).lower()
         assert result["match"]["threshold"] == 0.8
         assert result["match"]["review_threshold"] == 0.5
-        assert result["schema_version"] == "1.0"  # additive: the README's rule keeps the version
+        assert (
+            result["schema_version"] == "1.0"
+        )  # additive: docs/contract.md's rule keeps the version
         assert problems(IMAGE_LABELED, result) == [], result
     assert by_id[2].json()["match"]["label"] is None  # nothing matched; review is not a match
     assert by_id[6].json()["match"]["reason"] == "UNSAFE_CONTENT"

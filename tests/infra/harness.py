@@ -211,6 +211,41 @@ class ProgramRun:
         return False
 
 
+def run_pulumi_program(
+    program: Path,
+    pulumi_project: str,
+    values: Mapping[str, str],
+    *,
+    mocks: CloudMocks,
+    preview: bool = False,
+    secret: Sequence[str] = (),
+) -> ProgramRun:
+    """Runs a Pulumi program (its __main__.py) once as stack dev under `mocks` with config `values`
+    (namespaced keys) and returns what it did. Pulumi's runtime state is global per process, so each run resets
+    the root stack and the configuration before starting."""
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(dict(values), list(secret))
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(
+        mocks, project=pulumi_project, stack=PULUMI_STACK, preview=preview, monitor=monitor
+    )
+    root = runtime_settings.get_root_resource()
+    assert isinstance(root, pulumi.runtime.stack.Stack)
+    exported: dict[str, Any] = {}
+
+    def run() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+        resolved = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future())
+        exported.update(resolved or {})
+
+    _sync_await(run_pulumi_func(run))
+    return ProgramRun(
+        registrations=list(monitor.registrations.values()),
+        invocations=list(monitor.invocations),
+        outputs=exported,
+    )
+
+
 def run_program(
     config: Mapping[str, str] | None = None,
     *,
@@ -224,8 +259,7 @@ def run_program(
 
     `config` holds ai-service:* keys without the namespace; `mocks` replaces the default
     CloudMocks (a subclass that answers differently for one resource type); `secret` names keys set
-    with --secret (namespaced, e.g. "ai-service:alertEmails"). Pulumi's runtime state is global
-    per process, so each run resets the root stack and the configuration before starting.
+    with --secret (namespaced, e.g. "ai-service:alertEmails").
     """
     values: dict[str, str] = {}
     if project is not None:
@@ -233,26 +267,11 @@ def run_program(
     if region is not None:
         values["gcp:region"] = region
     values.update({f"{PULUMI_PROJECT}:{key}": value for key, value in (config or {}).items()})
-
-    runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(values, list(secret))
-    mocks = mocks or CloudMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(
-        mocks, project=PULUMI_PROJECT, stack=PULUMI_STACK, preview=preview, monitor=monitor
-    )
-    stack = runtime_settings.get_root_resource()
-    assert isinstance(stack, pulumi.runtime.stack.Stack)
-    exported: dict[str, Any] = {}
-
-    def program() -> None:
-        runpy.run_path(str(PROGRAM), run_name="__main__")
-        resolved = _sync_await(pulumi.Output.from_input(dict(stack.outputs)).future())
-        exported.update(resolved or {})
-
-    _sync_await(run_pulumi_func(program))
-    return ProgramRun(
-        registrations=list(monitor.registrations.values()),
-        invocations=list(monitor.invocations),
-        outputs=exported,
+    return run_pulumi_program(
+        PROGRAM,
+        PULUMI_PROJECT,
+        values,
+        mocks=mocks or CloudMocks(),
+        preview=preview,
+        secret=secret,
     )

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
+from tests.fakes.stack_cli import PULUMI_VERSION
 from tests.infra.harness import REPOSITORY
+from tests.supply.lockfile import direct_requirements
 
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
@@ -28,6 +31,8 @@ with open(os.environ["FAKE_CLI_LOG"], "a") as log:
         "backend": os.environ.get("PULUMI_BACKEND_URL"),
     }}) + "\\n")
 arguments = sys.argv[1:]
+if arguments == ["version"]:
+    print(os.environ.get("FAKE_PULUMI_VERSION", "{PULUMI_VERSION}"))
 if arguments[:2] == ["config", "get"]:
     stack = arguments[arguments.index("--stack") + 1]
     print(json.loads(os.environ.get("FAKE_PROJECTS", "{{}}")).get(stack, "my-project"))
@@ -171,7 +176,7 @@ def test_an_unreadable_passphrase_file_counts_as_missing(make: Make, tmp_path: P
     )
     assert completed.returncode != 0
     assert "PULUMI_CONFIG_PASSPHRASE_FILE naming a readable file" in completed.stderr
-    assert calls == []
+    assert [call["args"] for call in calls] == [["version"]], "only the check may run"
 
 
 def test_make_deploy_refuses_a_second_stack_in_the_same_project(make: Make) -> None:
@@ -253,3 +258,37 @@ def test_a_new_stack_is_created_on_the_passphrase_provider_by_default(make: Make
     assert completed.returncode == 0, completed.stderr
     [select] = [call["args"] for call in calls if call["args"][:2] == ["stack", "select"]]
     assert select[2:5] == ["--create", "--secrets-provider", "passphrase"]
+
+
+def oldest_supported_pulumi() -> Version:
+    """The lower bound of the Pulumi SDK in infra/requirements.in: the oldest CLI make accepts."""
+    requirement = direct_requirements(REPOSITORY / "infra" / "requirements.in")["pulumi"]
+    [bound] = [spec for spec in requirement.specifier if spec.operator == ">="]
+    return Version(bound.version)
+
+
+def test_make_refuses_a_pulumi_cli_older_than_the_program_supports(make: Make) -> None:
+    oldest = oldest_supported_pulumi()
+    older = f"{oldest.major}.{oldest.minor - 1}.99"
+
+    completed, calls = make(
+        "preview", "STACK=dev", environment={**PASSPHRASE, "FAKE_PULUMI_VERSION": f"v{older}"}
+    )
+
+    assert completed.returncode != 0
+    assert f"the Pulumi CLI {oldest} or newer (" in completed.stderr
+    assert f"version says {older})" in completed.stderr
+    assert [call["args"] for call in calls] == [["version"]], "nothing may run after a refusal"
+
+
+def test_make_accepts_the_oldest_pulumi_cli_the_program_supports(make: Make) -> None:
+    oldest = oldest_supported_pulumi()
+
+    completed, calls = make(
+        "preview",
+        "STACK=dev",
+        environment={**PASSPHRASE, "FAKE_PULUMI_VERSION": f"v{oldest.major}.{oldest.minor}.0"},
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert ["preview"] in [call["args"][:1] for call in calls]

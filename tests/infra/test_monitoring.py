@@ -7,15 +7,18 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import redirect_stdout
 from typing import Any
 
 import pytest
 
+from infra.monitoring.alerts import Alert, alerts
+from infra.settings import load_settings
 from labeling.logs import log_outcome
 from tests.infra import provider_schema
 from tests.infra.harness import PROJECT_ID, REPOSITORY, ProgramRun, Registration, run_program
+from tests.test_docs_links import anchors
 
 METRIC = "gcp:logging/metric:Metric"
 POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -262,27 +265,29 @@ def conditions(run: ProgramRun) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_there_are_four_alert_policies_on_the_stack_s_own_resources(
+def declared_alerts(config: Mapping[str, str] | None = None) -> tuple[Alert, ...]:
+    """The alerts infra/monitoring/alerts.py declares, with this config's thresholds."""
+    return alerts(load_settings(PROJECT_ID, None, dict(config or {})).alerting)
+
+
+def test_every_declared_alert_is_one_policy_on_the_stack_s_own_resources(
     default_run: ProgramRun,
 ) -> None:
-    found = conditions(default_run)
-    dead_letter = default_run.outputs["deadLetterSubscription"]
-    push = default_run.outputs["pushSubscription"]
+    policies = default_run.of_type(POLICY)
 
-    assert set(found) == {
-        f"pubsub.googleapis.com/subscription/num_undelivered_messages {dead_letter}",
-        f"pubsub.googleapis.com/subscription/oldest_unacked_message_age {push}",
-        "logging.googleapis.com/user/ai_service_events",
-        "run.googleapis.com/request_count",
-    }
-    for condition in found.values():
-        assert filter_problems(default_run, condition["filter"]) == [], condition["policy"].urn
-        if condition.get("denominatorFilter"):
-            assert filter_problems(default_run, condition["denominatorFilter"]) == []
-        for aggregation in condition["aggregations"] + condition.get("denominatorAggregations", []):
-            assert aggregation["perSeriesAligner"] in ALIGNERS
-            assert aggregation["crossSeriesReducer"] in REDUCERS
-        assert condition["comparison"] == "COMPARISON_GT"
+    assert sorted(policy.name for policy in policies) == sorted(
+        f"monitoring-{alert.name}" for alert in declared_alerts()
+    )
+    for policy in policies:
+        [condition] = policy.inputs["conditions"]
+        threshold = condition["conditionThreshold"]
+        assert filter_problems(default_run, threshold["filter"]) == [], policy.urn
+        if threshold.get("denominatorFilter"):
+            assert filter_problems(default_run, threshold["denominatorFilter"]) == [], policy.urn
+        for aggregation in threshold["aggregations"] + threshold.get("denominatorAggregations", []):
+            assert aggregation["perSeriesAligner"] in ALIGNERS, policy.urn
+            assert aggregation["crossSeriesReducer"] in REDUCERS, policy.urn
+        assert threshold["comparison"] == "COMPARISON_GT", policy.urn
 
 
 def test_alert_thresholds_and_durations_come_from_stack_config(custom_run: ProgramRun) -> None:
@@ -357,16 +362,10 @@ def test_every_alert_says_what_it_means_what_to_do_first_and_links_its_runbook_s
         assert len({anchor(policy, url) for policy in policies}) == len(policies)
 
 
-def github_anchor(heading: str) -> str:
-    """The anchor GitHub gives a Markdown heading: lowercase, punctuation dropped, spaces to '-'."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
 def test_every_alert_links_a_section_that_exists_in_the_one_runbook(
     default_run: ProgramRun,
 ) -> None:
-    runbook = (REPOSITORY / "docs" / "runbook.md").read_text()
-    headings = {github_anchor(text) for text in re.findall(r"^#+ (.+)$", runbook, re.MULTILINE)}
+    headings = anchors((REPOSITORY / "docs" / "runbook.md").read_text())
     url = "https://github.com/bike-sharing/ai-service/blob/main/docs/runbook.md"
     for policy in default_run.of_type(POLICY):
         assert anchor(policy, url) in headings, (
@@ -391,7 +390,7 @@ def test_the_dead_letter_runbook_names_the_subscription_to_pull_from(
 def test_without_alert_emails_the_policies_exist_unrouted(default_run: ProgramRun) -> None:
     assert default_run.of_type(CHANNEL) == []
     policies = default_run.of_type(POLICY)
-    assert len(policies) == 4
+    assert len(policies) == len(declared_alerts())
     for policy in policies:
         assert not policy.inputs.get("notificationChannels"), policy.urn
 
@@ -573,5 +572,5 @@ def test_the_schema_check_catches_a_misspelt_or_mistyped_input() -> None:
 
 def test_the_program_also_runs_in_preview_with_unknown_names() -> None:
     run = run_program(CUSTOM, preview=True)
-    assert len(run.of_type(POLICY)) == 4
+    assert len(run.of_type(POLICY)) == len(declared_alerts(CUSTOM))
     assert len(run.of_type(DASHBOARD)) == 1

@@ -349,7 +349,7 @@ def function_sees_what_the_stack_set(settings: Settings) -> None:
         for field, key in keys_of(type(section)).items():
             if key.feeds is not None:
                 stack_value = getattr(section, field)
-                assert key.feeds.read_optional(environment) == stack_value, (key.name, environment)
+                assert key.feeds.read(environment) == stack_value, (key.name, environment)
 
 
 def test_the_deployed_defaults_are_the_function_s_own_defaults() -> None:

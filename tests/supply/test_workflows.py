@@ -11,7 +11,7 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from tests.supply.lockfile import MAKEFILE, REPOSITORY, makefile_list, read_lock
+from tests.supply.lockfile import REPOSITORY, makefile_list, read_lock
 
 WORKFLOWS = REPOSITORY / ".github" / "workflows"
 CREDENTIAL_JOBS = [WORKFLOWS / "deploy.yml", WORKFLOWS / "preview.yml"]
@@ -63,11 +63,3 @@ def test_every_pulumi_step_pins_the_cli_of_the_locked_sdk_release() -> None:
     assert set(pinned.values()) == {expected}, (
         f"pulumi-version must be {expected}, the SDK that infra/requirements.txt locks: {pinned}"
     )
-
-
-def test_the_makefiles_minimum_pulumi_cli_is_no_newer_than_the_pinned_one() -> None:
-    minimum = re.search(
-        r"the Pulumi CLI \(\$\(PULUMI\)\), ([0-9.]+) or newer", MAKEFILE.read_text()
-    )
-    assert minimum, "the Makefile's prerequisite check no longer names a minimum Pulumi CLI"
-    assert Version(minimum.group(1)) <= locked_pulumi_sdk()

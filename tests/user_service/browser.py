@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext, Locator, sync_playwright
 
 from bench.browser import CHROMIUM, MISSING, launch
 
@@ -22,3 +22,16 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
             yield context
         finally:
             context.close()
+
+
+def placed(box: Locator, photo: Locator) -> dict[str, float]:
+    """Where `box` is drawn over `photo`, as fractions of the photo as shown: a result's box."""
+    drawn, shown = box.bounding_box(), photo.bounding_box()
+    assert drawn is not None
+    assert shown is not None
+    return {
+        "x": (drawn["x"] - shown["x"]) / shown["width"],
+        "y": (drawn["y"] - shown["y"]) / shown["height"],
+        "width": drawn["width"] / shown["width"],
+        "height": drawn["height"] / shown["height"],
+    }

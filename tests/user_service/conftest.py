@@ -20,13 +20,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from ops.emulators import (
-    EmulatorError,
     FirestoreEmulator,
     PubSubEmulator,
     free_port,
     pubsub_clients,
 )
-from tests.fakes.emulator import SKIP_VARIABLE
+from tests.fakes.emulator import running
 from tests.user_service.harness import Topics, envelope
 from user_service.local.server import local_environment
 from user_service.local.storage_gateway import StorageGateway
@@ -39,17 +38,7 @@ BUCKET = "user-service-images"
 
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[FirestoreEmulator]:
-    if os.environ.get(SKIP_VARIABLE) == "1":
-        pytest.skip(f"{SKIP_VARIABLE}=1: the emulator tests are skipped on purpose")
-    emulator = FirestoreEmulator()
-    try:
-        emulator.start()
-    except EmulatorError as error:
-        pytest.fail(f"{error} (or set {SKIP_VARIABLE}=1 to skip these tests)", pytrace=False)
-    try:
-        yield emulator
-    finally:
-        emulator.close()
+    yield from running(FirestoreEmulator())
 
 
 @pytest.fixture(scope="session")

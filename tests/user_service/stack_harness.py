@@ -3,18 +3,13 @@ with the AI-Service stack's outputs answered for its StackReference."""
 
 from __future__ import annotations
 
-import runpy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from tests.infra.harness import PROJECT_ID, CloudMocks, ProgramRun, RecordingMonitor
+from tests.infra.harness import PROJECT_ID, CloudMocks, ProgramRun, run_pulumi_program
 
 PROGRAM = Path(__file__).resolve().parents[2] / "user_service" / "stack" / "__main__.py"
 PULUMI_PROJECT = "user-service"
@@ -64,25 +59,6 @@ def run_user_service(
             for key, value in {**DEFAULT_CONFIG, **(config or {})}.items()
         }
     )
-    runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(values)
-    mocks = mocks or UserServiceMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(
-        mocks, project=PULUMI_PROJECT, stack="dev", preview=preview, monitor=monitor
-    )
-    stack = runtime_settings.get_root_resource()
-    assert isinstance(stack, pulumi.runtime.stack.Stack)
-    exported: dict[str, Any] = {}
-
-    def program() -> None:
-        runpy.run_path(str(PROGRAM), run_name="__main__")
-        resolved = _sync_await(pulumi.Output.from_input(dict(stack.outputs)).future())
-        exported.update(resolved or {})
-
-    _sync_await(run_pulumi_func(program))
-    return ProgramRun(
-        registrations=list(monitor.registrations.values()),
-        invocations=list(monitor.invocations),
-        outputs=exported,
+    return run_pulumi_program(
+        PROGRAM, PULUMI_PROJECT, values, mocks=mocks or UserServiceMocks(), preview=preview
     )

@@ -3,15 +3,14 @@ and the same instance (its client and channel outlive every request) serves agai
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ops.emulators import EmulatorError, FirestoreEmulator
-from tests.fakes.emulator import SKIP_VARIABLE
+from ops.emulators import FirestoreEmulator
+from tests.fakes.emulator import running
 from tests.user_service.conftest import Api, make_api
 from tests.user_service.harness import Topics, put_object, result, wait_for
 from user_uploads.entries import CALL_TIMEOUT_SECONDS
@@ -28,17 +27,7 @@ def _created(api: Api) -> dict[str, Any] | None:
 
 @pytest.fixture
 def private_firestore() -> Iterator[FirestoreEmulator]:
-    if os.environ.get(SKIP_VARIABLE) == "1":
-        pytest.skip(f"{SKIP_VARIABLE}=1: the emulator tests are skipped on purpose")
-    emulator = FirestoreEmulator()
-    try:
-        emulator.start()
-    except EmulatorError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield emulator
-    finally:
-        emulator.close()
+    yield from running(FirestoreEmulator())
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from google.cloud import storage
 from playwright.sync_api import BrowserContext, Page, expect
 
 from ops.emulators import FirestoreEmulator, PubSubEmulator, pubsub_clients
-from tests.user_service.browser import browser
+from tests.user_service.browser import browser, placed
 from tests.user_service.conftest import BUCKET
 from tests.user_service.harness import Topics, result
 from user_service.local.server import UserServiceServer, local_environment
@@ -199,18 +199,9 @@ def test_an_object_found_is_framed_where_it_is_on_the_photo(page: Page) -> None:
     expect(box).to_have_count(1)
     expect(box).to_have_text("Bicycle")
     expect(box).to_have_attribute("title", "Bicycle 90%")
-    photo = upload.locator(".photo img").bounding_box()
-    drawn = box.bounding_box()
-    assert photo is not None
-    assert drawn is not None
     # Where the box is drawn, as fractions of the photo as shown: where the result says.
-    placed = {
-        "x": (drawn["x"] - photo["x"]) / photo["width"],
-        "y": (drawn["y"] - photo["y"]) / photo["height"],
-        "width": drawn["width"] / photo["width"],
-        "height": drawn["height"] / photo["height"],
-    }
-    assert placed == pytest.approx(BICYCLE_BOX, abs=0.02), placed
+    where = placed(box, upload.locator(".photo img"))
+    assert where == pytest.approx(BICYCLE_BOX, abs=0.02), where
 
 
 def test_a_photo_without_objects_has_no_frame(page: Page) -> None:

@@ -44,7 +44,7 @@ from ops.local import (
     local_settings,
 )
 from ops.scenario import DEFAULT_MANIFEST
-from tests.user_service.browser import browser
+from tests.user_service.browser import browser, placed
 from user_service.local.client import UploadsClient
 
 SAMPLES = DEFAULT_MANIFEST.parent
@@ -268,16 +268,8 @@ def test_the_screen_shows_the_verdict_and_frames_the_bicycle_where_vision_found_
     [found] = [item for item in system.entry(upload_id)["objects"] if item["name"] == "Bicycle"]
     box = card.locator(".photo .box", has_text="Bicycle").first
     expect(box).to_be_visible()
-    photo, drawn = card.locator(".photo img").bounding_box(), box.bounding_box()
-    assert photo is not None
-    assert drawn is not None
-    placed = {
-        "x": (drawn["x"] - photo["x"]) / photo["width"],
-        "y": (drawn["y"] - photo["y"]) / photo["height"],
-        "width": drawn["width"] / photo["width"],
-        "height": drawn["height"] / photo["height"],
-    }
-    assert placed == pytest.approx(found["box"], abs=0.02), (placed, found)
+    where = placed(box, card.locator(".photo img"))
+    assert where == pytest.approx(found["box"], abs=0.02), (where, found)
     page.close()
     assert failures == []
 

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.infra.cel import evaluate
 from tests.infra.harness import PROJECT_ID, PROJECT_NUMBER, ProgramRun, Registration
 from tests.user_service.stack_harness import AI_OUTPUTS, UserServiceMocks, run_user_service
 from user_service.stack.apis import REQUIRED_APIS
+from user_service.stack.settings import KEYS
 from user_uploads.config import Settings as ServiceSettings
 
 RUNTIME = f"serviceAccount:user-service@{PROJECT_ID}.iam.gserviceaccount.com"
@@ -313,6 +315,36 @@ def test_bad_configuration_stops_the_program_with_what_to_fix(
 ) -> None:
     with pytest.raises(Exception, match=words):
         run_user_service(config)
+
+
+PULUMI_YAML = Path(__file__).resolve().parents[2] / "user_service" / "Pulumi.yaml"
+
+
+def as_pulumi_sends(value: object) -> str | None:
+    """A Pulumi.yaml default as the program gets it: text, a YAML boolean as "true" or "false"."""
+    if value is None:
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_pulumi_yaml_declares_every_key_with_the_type_and_default_the_program_reads() -> None:
+    """Pulumi fills an unset key from Pulumi.yaml's default: it must be the program's own."""
+    config = yaml.safe_load(PULUMI_YAML.read_text())["config"]
+    documented = {
+        name: (entry.get("type"), as_pulumi_sends(entry.get("default")))
+        for name, entry in config.items()
+        if ":" not in name
+    }
+    declared = {name: (key.type, key.default) for name, key in KEYS.items()}
+    differences = [
+        f"{name}: Pulumi.yaml says {documented.get(name)}, KEYS says {declared.get(name)}"
+        for name in sorted(set(documented) | set(declared))
+        if documented.get(name) != declared.get(name)
+    ]
+    assert differences == [], (
+        "user_service/Pulumi.yaml's config block disagrees with user_service/stack/settings.py "
+        "(KEYS, the one declaration): make Pulumi.yaml match KEYS\n" + "\n".join(differences)
+    )
 
 
 def test_the_program_also_runs_in_preview() -> None:

@@ -19,6 +19,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import vision_v1
 from google.cloud.storage import Client as StorageClient  # type: ignore[import-untyped]  # no py.typed
 
+from bench.vision_emulator import TEST_PHOTOS
 from labeling.clients import build_vision_client
 from labeling.config import Settings
 from ops import ROOT
@@ -29,7 +30,7 @@ BUCKET = "emulator-images"
 PROJECT = "emulator-project"
 SAMPLES = ROOT / "ops" / "samples"
 PHOTO_DIRS = (
-    ROOT / ".cache" / "test-photos" / "usr" / "share" / "darknet" / "data",
+    TEST_PHOTOS,
     Path("/usr/share/darknet/data"),  # where the package puts them when installed
 )
 

@@ -3,6 +3,8 @@ default MIN_SCORE and matches its default TARGET_LABELS; photos without one neve
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from google.cloud import vision_v1
 
@@ -106,13 +108,7 @@ def test_object_localization_gives_normalized_boxes_where_the_objects_are(
 def test_objects_alone_match_the_verdict_too(
     client: vision_v1.ImageAnnotatorClient, settings: Settings
 ) -> None:
-    objects_only = Settings(
-        project_id=settings.project_id,
-        topic_id=settings.topic_id,
-        bucket_name=settings.bucket_name,
-        features=(Feature.OBJECT_LOCALIZATION,),
-        vision_emulator_host=settings.vision_emulator_host,
-    )
+    objects_only = replace(settings, vision_features=(Feature.OBJECT_LOCALIZATION,))
     annotation = VisionLabeler(client, objects_only).annotate(photo("bicycle.png").uri)
     match = decide(annotation, objects_only.target_labels, objects_only.min_score, False)
     assert match.matched

@@ -3,6 +3,8 @@ UNKNOWN, which the function reads as "not unsafe" (a requested but unrated image
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from google.cloud import vision_v1
 
 from labeling.config import Feature, Settings
@@ -27,12 +29,8 @@ def test_safe_search_is_absent_unless_requested(client: vision_v1.ImageAnnotator
 def test_the_function_still_matches_a_bicycle_with_safe_search_requested(
     client: vision_v1.ImageAnnotatorClient, settings: Settings
 ) -> None:
-    with_safe_search = Settings(
-        project_id=settings.project_id,
-        topic_id=settings.topic_id,
-        bucket_name=settings.bucket_name,
-        features=(Feature.LABEL_DETECTION, Feature.SAFE_SEARCH_DETECTION),
-        vision_emulator_host=settings.vision_emulator_host,
+    with_safe_search = replace(
+        settings, vision_features=(Feature.LABEL_DETECTION, Feature.SAFE_SEARCH_DETECTION)
     )
     annotation = VisionLabeler(client, with_safe_search).annotate(photo("dog.jpg").uri)
     assert annotation.safe_search is not None

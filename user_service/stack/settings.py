@@ -1,6 +1,8 @@
 """The User-Service stack's settings: read once from config, validated, frozen. Pure: no Pulumi imports.
 
-Every key is documented in user_service/Pulumi.yaml (namespace `user-service:`).
+Every key is declared once in KEYS below (its Pulumi type, default and range) and described in
+user_service/Pulumi.yaml (namespace `user-service:`); tests/user_service/test_stack.py fails, naming
+the key, when the two disagree on keys, types or defaults.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from user_uploads import config as function
 
 # Fixed names (documented in docs/user-service.md): one User-Service stack per project.
 FUNCTION_NAME = "user-service"
@@ -32,21 +36,41 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FUNCTION_SOURCE = REPOSITORY_ROOT / "user_service" / "function"
 DEFAULT_ARCHIVE_DIRECTORY = REPOSITORY_ROOT / "build" / "user-service-archives"
 
-DEFAULTS: Mapping[str, str | None] = {
-    "aiServiceStack": None,  # required: organization/ai-service/<stack>
-    "sourceBucketName": None,  # derived from the project id
-    "forceDestroy": "false",
-    "maxUploadBytes": str(10 * 1024 * 1024),
-    "uploadUrlSeconds": "600",
-    "verdictDeadlineSeconds": "60",
-    "maxInstances": "10",
-    "maxDeliveryAttempts": "10",
-    "minimumBackoffSeconds": "10",
-    "maximumBackoffSeconds": "600",
-    "apiPropagationSeconds": "60",
-    "iamPropagationSeconds": "120",  # IAM: "typically 2 minutes" (access-change-propagation)
+
+@dataclass(frozen=True)
+class Key:
+    """One user-service:* key: its Pulumi config type, its default as config holds it (None: none,
+    the key is required or derived) and, for an integer, the range it accepts."""
+
+    type: str  # string, boolean or integer, as in Pulumi.yaml
+    default: str | None = None
+    low: int = 0
+    high: int = 0
+
+
+KEYS: Mapping[str, Key] = {
+    "aiServiceStack": Key("string"),  # required: organization/ai-service/<stack>
+    "sourceBucketName": Key("string", ""),  # empty: derived from the project id
+    "forceDestroy": Key("boolean", "false"),
+    "maxUploadBytes": Key(
+        "integer", str(function.DEFAULT_MAX_UPLOAD_BYTES), 1, function.MAX_UPLOAD_BYTES
+    ),
+    "uploadUrlSeconds": Key(
+        "integer", str(function.DEFAULT_UPLOAD_URL_SECONDS), 60, function.MAX_UPLOAD_URL_SECONDS
+    ),
+    "verdictDeadlineSeconds": Key(
+        "integer", str(function.DEFAULT_VERDICT_DEADLINE_SECONDS), 1, 86400
+    ),
+    "maxInstances": Key("integer", "10", 1, 1000),
+    # Pub/Sub's own bounds for a dead-letter policy.
+    "maxDeliveryAttempts": Key("integer", "10", 5, 100),
+    "minimumBackoffSeconds": Key("integer", "10", 0, 600),
+    "maximumBackoffSeconds": Key("integer", "600", 0, 600),
+    "apiPropagationSeconds": Key("integer", "60", 0, 3600),
+    # IAM: "typically 2 minutes" (access-change-propagation)
+    "iamPropagationSeconds": Key("integer", "120", 0, 3600),
 }
-CONFIG_KEYS = tuple(DEFAULTS)
+CONFIG_KEYS = tuple(KEYS)
 ACK_DEADLINE_SECONDS = 60  # the results endpoint answers in well under a second
 FUNCTION_TIMEOUT_SECONDS = 60
 FUNCTION_CONCURRENCY = 80
@@ -111,14 +135,15 @@ def _key(name: str) -> str:
     return f"{CONFIG_NAMESPACE}:{name}"
 
 
-def _integer(values: Mapping[str, str | None], name: str, low: int, high: int) -> int:
-    text = (values.get(name) or DEFAULTS[name] or "").strip()
+def _integer(values: Mapping[str, str | None], name: str) -> int:
+    key = KEYS[name]
+    text = (values.get(name) or key.default or "").strip()
     try:
         value = int(text)
     except ValueError:
         raise SettingsError(f"{_key(name)} must be a whole number, got {text!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{_key(name)} must be from {low} to {high}, got {value}")
+    if not key.low <= value <= key.high:
+        raise SettingsError(f"{_key(name)} must be from {key.low} to {key.high}, got {value}")
     return value
 
 
@@ -148,11 +173,11 @@ def load_settings(
     ).strip() or f"{project}-user-service-source"
     if not _BUCKET.match(source_bucket):
         raise SettingsError(f"{_key('sourceBucketName')} is not a bucket name: {source_bucket!r}")
-    force = (values.get("forceDestroy") or "false").strip().lower()
+    force = (values.get("forceDestroy") or KEYS["forceDestroy"].default or "").strip().lower()
     if force not in ("true", "false"):
         raise SettingsError(f"{_key('forceDestroy')} must be true or false, got {force!r}")
-    minimum_backoff = _integer(values, "minimumBackoffSeconds", 0, 600)
-    maximum_backoff = _integer(values, "maximumBackoffSeconds", 0, 600)
+    minimum_backoff = _integer(values, "minimumBackoffSeconds")
+    maximum_backoff = _integer(values, "maximumBackoffSeconds")
     if minimum_backoff > maximum_backoff:
         raise SettingsError(
             f"{_key('minimumBackoffSeconds')} ({minimum_backoff}) must not exceed "
@@ -165,18 +190,15 @@ def load_settings(
         ai_service_stack=reference,
         source_bucket_name=source_bucket,
         force_destroy=force == "true",
-        # Vision reads at most 20 MB per image.
-        max_upload_bytes=_integer(values, "maxUploadBytes", 1, 20 * 1024 * 1024),
-        # V4 signed URLs live at most 7 days.
-        upload_url_seconds=_integer(values, "uploadUrlSeconds", 60, 7 * 24 * 3600),
-        verdict_deadline_seconds=_integer(values, "verdictDeadlineSeconds", 1, 86400),
-        max_instances=_integer(values, "maxInstances", 1, 1000),
-        # Pub/Sub's own bounds for a dead-letter policy.
-        max_delivery_attempts=_integer(values, "maxDeliveryAttempts", 5, 100),
+        max_upload_bytes=_integer(values, "maxUploadBytes"),
+        upload_url_seconds=_integer(values, "uploadUrlSeconds"),
+        verdict_deadline_seconds=_integer(values, "verdictDeadlineSeconds"),
+        max_instances=_integer(values, "maxInstances"),
+        max_delivery_attempts=_integer(values, "maxDeliveryAttempts"),
         minimum_backoff_seconds=minimum_backoff,
         maximum_backoff_seconds=maximum_backoff,
-        api_propagation_seconds=_integer(values, "apiPropagationSeconds", 0, 3600),
-        iam_propagation_seconds=_integer(values, "iamPropagationSeconds", 0, 3600),
+        api_propagation_seconds=_integer(values, "apiPropagationSeconds"),
+        iam_propagation_seconds=_integer(values, "iamPropagationSeconds"),
         function_source=function_source,
         archive_directory=archive_directory,
     )

@@ -18,7 +18,9 @@ CONTENT_TYPES: Mapping[str, str] = {
     "image/webp": "webp",
     "image/bmp": "bmp",
 }
-DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # Vision takes up to 20 MB; a phone photo is 2-6 MB
+# Vision takes up to 20 MB per image; a phone photo is 2-6 MB.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 DEFAULT_UPLOAD_URL_SECONDS = 600
 DEFAULT_VERDICT_DEADLINE_SECONDS = 60
 DEFAULT_PUBLISH_TIMEOUT_SECONDS = 10.0
@@ -120,7 +122,7 @@ class Settings:
             push=push,
             local_push_token=local_token,
             max_upload_bytes=_integer(
-                env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, 20 << 20
+                env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, 1, MAX_UPLOAD_BYTES
             ),
             upload_url_seconds=_integer(
                 env, "UPLOAD_URL_SECONDS", DEFAULT_UPLOAD_URL_SECONDS, 1, MAX_UPLOAD_URL_SECONDS

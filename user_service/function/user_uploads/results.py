@@ -1,6 +1,6 @@
 """Results from ai-service-image-labeled, read from a Pub/Sub push body. Pure: no I/O.
 
-The contract is contracts/image-labeled.schema.json (the README's "Out" section). Only what this
+The contract is contracts/image-labeled.schema.json (docs/contract.md "Out"). Only what this
 service keeps or decides on is read, and each of those fields is checked: a body that is not a push
 envelope, or a result that breaks the contract, is a `BadDelivery` (HTTP 400, so Pub/Sub redelivers
 it and finally dead-letters it to this service's own dead-letter topic, where it is kept).
