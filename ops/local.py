@@ -77,6 +77,7 @@ from ops.processes import (
     StartError,
     accepts,
     free_port,
+    interrupted_status,
     signals_ignored,
     stopped_on_signals,
 )
@@ -91,7 +92,6 @@ STATE_VARIABLE = "AI_SERVICE_LOCAL_STATE"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 START_TIMEOUT_SECONDS = 90.0  # a cold start on a busy 2-core machine
 LOCAL_COLUMNS = ("id", "path", "status", "verdict", "top labels", "latency")
-INTERRUPTED = 130
 
 VISION_EMULATOR = "emulator"
 VISION_STAND_IN = "stand-in"
@@ -549,9 +549,9 @@ def run_local(arguments: argparse.Namespace, out: TextIO | None = None) -> int:
                 time.sleep(0.5)
             print(f"local ERROR: {', '.join(dead)} stopped; stopping the rest", file=sys.stderr)
             return FAIL
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("interrupted: stopping everything", file=sys.stderr)
-        return INTERRUPTED
+        return interrupted_status(interrupt)
     finally:
         with signals_ignored():
             stack.stop()

@@ -44,6 +44,12 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def interrupted_status(interrupt: KeyboardInterrupt) -> int:
+    """The shell's exit status for a stop by signal: 128 + its number (Ctrl-C 130, SIGTERM 143)."""
+    name = interrupt.args[0] if interrupt.args else ""
+    return 128 + (signal.Signals[name] if name in signal.Signals.__members__ else signal.SIGINT)
+
+
 def stopped_on_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGINT raise KeyboardInterrupt, so `finally` blocks stop the children."""
     return signals_handled(_interrupt)
