@@ -33,15 +33,36 @@ MAX_ID_BYTES = 1024
 MAX_REQUEST_BYTES = 32 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _TYPE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
-# Explicit bidirectional formatting characters: they make a name display as something it is not
-# (CVE-2021-42574). With the controls (category Cc: line breaks, terminal escapes, NUL) they are
-# refused in a string id and an object name alike, the two values a result and its attributes echo.
-# The rest of category Cf is allowed: invisible, but it neither reorders text nor drives a terminal,
-# and real names need some of it (the zero-width joiner in emoji and Indic scripts, tag characters in
-# flags); log lines escape every non-ASCII character anyway.
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Characters refused in a string id and an object name alike, the two values a result and its
+# attributes echo: the controls (category Cc: line breaks, terminal escapes, NUL), the line and
+# paragraph separators (Zl, Zp: line breaks to most viewers), noncharacters (Unicode's "never
+# interchange" code points), and the format characters that make a name display as something it is
+# not: explicit bidirectional formatting (CVE-2021-42574), the deprecated shaping and digit controls,
+# interlinear annotation and the byte-order mark. The rest of category Cf is allowed: real names need
+# some of it (the zero-width joiner in emoji and Indic scripts, tag characters in flags); log lines
+# escape every non-ASCII character anyway.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+_REFUSED_FORMAT = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # bidi
+    "\u206a\u206b\u206c\u206d\u206e\u206f"  # deprecated format characters
+    "\ufff9\ufffa\ufffb"  # interlinear annotation
+    "\ufeff"  # byte-order mark
 )
+# Characters that draw nothing: a value made only of these (and of Cf and whitespace) reads as empty.
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _is_noncharacter(char: str) -> bool:
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+
+
+def _is_visible(char: str) -> bool:
+    return not (
+        char.isspace()
+        or char in _BLANKS
+        or unicodedata.category(char) in ("Cf", "Mn", "Me", "Cc", "Zl", "Zp")
+    )
 
 
 @dataclass(frozen=True)
@@ -188,16 +209,27 @@ def _check_object_name(name: str) -> None:
 def _refused_character(text: str) -> str | None:
     """The first character of `text` that no id or object name may hold, if any."""
     for char in text:
-        if char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+        if (
+            char in _REFUSED_FORMAT
+            or unicodedata.category(char) in _REFUSED_CATEGORIES
+            or _is_noncharacter(char)
+        ):
             return char
     return None
+
+
+def _acceptable(text: str) -> bool:
+    """Whether an id or object name may be echoed: no refused character, something visible."""
+    return _refused_character(text) is None and any(_is_visible(char) for char in text)
 
 
 def _check_characters(text: str, code: str, what: str) -> None:
     char = _refused_character(text)
     if char is not None:
         # The code point, never the character: what was refused is not echoed, even in a log line.
-        raise BadMessage(code, f"{what} contains the control character U+{ord(char):04X}")
+        raise BadMessage(code, f"{what} contains the control or format character U+{ord(char):04X}")
+    if not any(_is_visible(char) for char in text):
+        raise BadMessage(code, f"{what} has no visible character")
 
 
 def _bounded(value: str) -> str | None:
@@ -206,7 +238,7 @@ def _bounded(value: str) -> str | None:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         return None
-    return value if size <= MAX_ID_BYTES and _refused_character(value) is None else None
+    return value if size <= MAX_ID_BYTES and _acceptable(value) else None
 
 
 def _describe(value: object) -> str:

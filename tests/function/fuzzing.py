@@ -54,8 +54,28 @@ FAILED_CODES = frozenset(schema(IMAGE_LABELED)["properties"]["error"]["propertie
 PATH_CODES = frozenset({"MISSING_PATH", "INVALID_PATH", "FOREIGN_BUCKET"})
 
 
+# Format characters that disguise a name (issue 17 review): deprecated shaping, interlinear
+# annotation, the byte-order mark.
+DISGUISING = "\u206a\u206b\u206c\u206d\u206e\u206f\ufff9\ufffa\ufffb\ufeff"
+BLANKS = "\u115f\u1160\u3164\uffa0\u2800"
+
+
 def refused(char: str) -> bool:
-    return unicodedata.category(char) == "Cc" or char in BIDI
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Cc", "Zl", "Zp")
+        or char in BIDI + DISGUISING
+        or 0xFDD0 <= code <= 0xFDEF
+        or code % 0x10000 in (0xFFFE, 0xFFFF)
+    )
+
+
+def visible(char: str) -> bool:
+    return not (
+        char.isspace()
+        or char in BLANKS
+        or unicodedata.category(char) in ("Cf", "Mn", "Me", "Cc", "Zl", "Zp")
+    )
 
 
 def holds_refused(text: str) -> bool:
@@ -77,7 +97,10 @@ def id_is_valid(value: Any) -> bool:
     if isinstance(value, str):
         size = utf8_size(value)
         return (
-            size is not None and size <= 1024 and bool(value.strip()) and not holds_refused(value)
+            size is not None
+            and size <= 1024
+            and any(map(visible, value))
+            and not holds_refused(value)
         )
     return False
 
@@ -88,6 +111,7 @@ def object_name_is_valid(name: str) -> bool:
         size is not None
         and 1 <= size <= 1024
         and not holds_refused(name)
+        and any(map(visible, name))
         and not {".", ".."} & set(name.split("/"))
     )
 
@@ -116,8 +140,14 @@ SPECIAL_CHARACTERS = [
     "\x7f",
     "\x85",
     "\u2028",
+    "\u2029",
     "\u200b",
-    "\ufeff",
+    "\u3164",
+    "\u0301",
+    "\ufdd0",
+    "\uffff",
+    "\U0001fffe",
+    *DISGUISING,
     "/",
     ".",
     '"',

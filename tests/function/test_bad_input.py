@@ -30,6 +30,8 @@ from tests.function.conftest import BUCKET, Deliver, log_lines, only_result, res
         ({"id": 5, "path": "gs://" + BUCKET + "/"}, "INVALID_PATH"),
         ({"id": 5, "path": "photos/../../other/x.jpg"}, "INVALID_PATH"),
         ({"id": 5, "path": "evil\u202egpj.exe"}, "INVALID_PATH"),
+        ({"id": 5, "path": "two\u2028lines.jpg"}, "INVALID_PATH"),
+        ({"id": 5, "path": "\u200b"}, "INVALID_PATH"),
         ({"id": 5, "path": "gs://other-bucket/x.jpg"}, "FOREIGN_BUCKET"),
         ({"id": "abc", "path": ["x.jpg"]}, "INVALID_PATH"),
     ],
@@ -81,6 +83,16 @@ def test_a_bad_path_with_a_readable_id_gets_a_specific_failed_result_without_the
         "isolate\u2066x\u2069",
         "mark\u200f",
         "arabic\u061cmark",
+        "line\u2028separator",
+        "paragraph\u2029separator",
+        "bom\ufeff",
+        "shaping\u206a",
+        "annotation\ufff9x\ufffb",
+        "non\ufffecharacter",
+        "non\ufdd0character",
+        "\u200b",
+        "\u3164\u3164",
+        " \u200d ",
     ],
 )
 def test_an_id_with_control_or_bidi_characters_is_refused_and_never_echoed(
@@ -90,8 +102,9 @@ def test_an_id_with_control_or_bidi_characters_is_refused_and_never_echoed(
     capsys: pytest.CaptureFixture[str],
     image_id: str,
 ) -> None:
-    """Issue 17: a string id obeys the object name's character rules; a refused id gets no result
-    (it could only echo what was refused) but one ERROR line that does not quote it."""
+    """Issue 17: a string id obeys the object name's character rules (no controls, no line or
+    paragraph separators, nothing that disguises text, something visible); a refused id gets no
+    result (it could only echo what was refused) but one ERROR line that does not quote it."""
     capsys.readouterr()
 
     assert deliver({"id": image_id, "path": "image-01.jpg"}, message_id="778") == 200
