@@ -295,6 +295,48 @@ def test_decompression_bombs_are_refused_from_their_header_fast_and_in_flat_memo
     assert after.label_annotations[0].description == "Bicycle"  # the emulator still serves
 
 
+def blank_rgba_png(width: int, height: int) -> bytes:
+    """A transparent RGBA PNG of `width` x `height`, compressed row by row (a few hundred kB)."""
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + 4 * width)
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_an_image_just_under_the_pixel_limit_costs_one_decoded_copy_and_is_given_back(
+    client: vision_v1.ImageAnnotatorClient, emulator: VisionEmulator
+) -> None:
+    """Issue 17 second review: a 74.99 M pixel RGBA PNG (285 kB) took 860 MiB (the decoded image, an
+    upright copy, an RGB copy), and six left the emulator holding 1.9 GiB. Shrunk before any copy, one
+    costs its 300 MB of pixels and working copies (measured 456 MiB), and the memory is given back."""
+    data = blank_rgba_png(8660, 8660)
+    assert emulator.process is not None
+    pid = emulator.process.pid
+    annotate(client, vision_v1.Image(content=photo("bicycle.png").read()), LABELS)  # warmed up
+    rss_before = memory_kib(pid, "VmRSS")
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS: this test's peak alone
+
+    for _ in range(2):
+        response = annotate(client, vision_v1.Image(content=data), LABELS)
+        assert response.error.code == 0, response.error.message  # labeled: under Vision's limit
+
+    grown_mib = (memory_kib(pid, "VmHWM") - rss_before) / 1024
+    assert grown_mib < 520, f"decoding grew the emulator by {grown_mib:.0f} MiB at its peak"
+    kept_mib = (memory_kib(pid, "VmRSS") - rss_before) / 1024
+    assert kept_mib < 64, f"the emulator kept {kept_mib:.0f} MiB after answering"
+
+
 def test_the_pixel_limit_is_vision_s_75_megapixels_checked_before_decoding() -> None:
     check_pixels((10_000, 7_500))  # 75 M pixels: Vision's recommended maximum, still decoded
     with pytest.raises(ImageError) as refused:
