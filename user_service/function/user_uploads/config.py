@@ -66,6 +66,12 @@ class Settings:
     storage_emulator_host: str | None
 
     @property
+    def announce_lease_seconds(self) -> float:
+        """How long a claim to announce an upload holds before another "done" may announce it: a
+        publish, retried, takes at most publish_timeout_seconds; the rest is margin."""
+        return 3 * self.publish_timeout_seconds
+
+    @property
     def topic_path(self) -> str:
         return f"projects/{self.project_id}/topics/{self.new_image_topic}"
 
