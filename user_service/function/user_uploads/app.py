@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,11 @@ TRANSIENT = (
     AnnounceFailed,
     CertificatesUnavailable,
 )
-OUTCOME_SEVERITY = {states.FOREIGN_PATH: "ERROR", states.UNKNOWN: "WARNING"}
+OUTCOME_SEVERITY = {
+    states.FOREIGN_PATH: "ERROR",
+    states.UNKNOWN: "WARNING",
+    states.UNANNOUNCED: "WARNING",
+}
 
 
 class ApiError(Exception):
@@ -134,7 +138,7 @@ def _unexpected(error: Exception) -> tuple[flask.Response, int]:
     return flask.jsonify({"error": "internal error"}), 500
 
 
-def _security_headers(settings: Settings) -> Any:
+def _security_headers(settings: Settings) -> Callable[[flask.Response], flask.Response]:
     """Every response: a Content-Security-Policy that allows only the screen's own files (no inline
     script or style), the photo previews (blob:) and the PUT to storage; no MIME sniffing
     (MDN "Content-Security-Policy", "X-Content-Type-Options")."""
@@ -471,7 +475,7 @@ def _time(value: datetime.datetime | None) -> str | None:
 
 
 def _kind(content_type: str | None) -> str:
-    """ "image/jpeg" -> "JPEG"."""
+    """The short name of an image type: image/jpeg is JPEG."""
     return (content_type or "unknown").removeprefix("image/").upper()
 
 
