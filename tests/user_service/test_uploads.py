@@ -3,6 +3,7 @@ once the object is really an image. Bad input gets a 4xx with a message, never a
 
 from __future__ import annotations
 
+import datetime
 import io
 import threading
 import time
@@ -277,13 +278,16 @@ def test_an_upload_never_said_done_expires_and_done_is_then_refused(
     """Created and PUT but never "done": past its URL's expiry plus the verdict deadline it reads
     expired (final), and a late "done" is refused (410), the entry failed, the object deleted."""
     topics.create()
+    # The URL's X-Goog-Date has whole seconds: a 3 s lifetime leaves the PUT at least 2 s.
     api = make_api(
-        {**service_environment, "UPLOAD_URL_SECONDS": "1", "VERDICT_DEADLINE_SECONDS": "1"}
+        {**service_environment, "UPLOAD_URL_SECONDS": "3", "VERDICT_DEADLINE_SECONDS": "1"}
     )
     created = api.create("image/png", len(BICYCLE)).json
     assert put_object(created["upload"], BICYCLE).status_code == 200
     assert api.read(created["id"]).json["state"] == "uploading"
-    time.sleep(2.2)
+    expires = datetime.datetime.fromisoformat(created["upload"]["expires_at"])
+    deadline = expires + datetime.timedelta(seconds=1.3)  # the verdict deadline, and a margin
+    time.sleep(max(0.0, (deadline - datetime.datetime.now(datetime.UTC)).total_seconds()))
     expired = api.read(created["id"]).json
     assert (expired["state"], expired["final"]) == ("expired", True)
     assert "not finished in time" in expired["message"]
