@@ -4,6 +4,8 @@ deleted, a verdict that never comes shown as delayed and completed by a later (r
 from __future__ import annotations
 
 import base64
+import datetime
+import itertools
 import json
 import threading
 import time
@@ -16,8 +18,15 @@ from google.cloud import storage
 
 from tests.user_service.conftest import Api, make_api
 from tests.user_service.harness import HOUSE, Topics, envelope, put_object, result
+from user_uploads.results import MAX_CLOCK_SKEW
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(200)
+WHEEL_FIRST = {
+    "description": "Bicycle wheel",
+    "score": 0.99,
+    "mid": "/m/01bqk0",
+    "topicality": 0.99,
+}
 
 
 def announced_upload(api: Api) -> tuple[str, str]:
@@ -287,3 +296,112 @@ def test_a_verdict_that_never_comes_reads_delayed_and_a_redriven_result_complete
     # The message was dead-lettered; an operator redrives it and the AI-Service answers at last.
     assert api.deliver(result(upload_id, path, matched=True)).json["outcome"] == "applied"
     assert api.read(upload_id).json["state"] == "accepted"
+
+
+def _now_processed_at(offset_seconds: float = 0.0) -> str:
+    """processed_at for the real clock (the fixed clock of `result` is in the past)."""
+    moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=offset_seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("blocked_first", [True, False])
+def test_a_blocked_verdict_wins_in_either_order_and_its_image_is_gone(
+    api: Api, bucket: storage.Bucket, blocked_first: bool
+) -> None:
+    """Issue 18 review: blocked (processed earlier) then accepted ended blocked, the other order
+    accepted with the image kept. The end state must not depend on the order."""
+    upload_id, path = announced_upload(api)
+    blocked = result(upload_id, path, matched=False, at=-30)
+    accepted = result(upload_id, path, matched=True, at=-5)
+    for payload in (blocked, accepted) if blocked_first else (accepted, blocked):
+        assert api.deliver(payload).status_code == 200
+    entry = api.read(upload_id).json
+    assert (entry["state"], entry["image_deleted"]) == ("blocked", True)
+    assert entry["labels"] == [{"description": "House", "score": 0.93}]
+    assert bucket.get_blob(path) is None
+
+
+def test_every_order_of_failed_accepted_and_review_ends_in_review(api: Api) -> None:
+    """Precedence failed < accepted < review < blocked, whatever the processed_at."""
+    payloads = {
+        "failed": lambda i, p: result(i, p, error=("IMAGE_UNREADABLE", "x"), at=30),
+        "accepted": lambda i, p: result(i, p, matched=True, decision="accept", at=20),
+        "review": lambda i, p: result(i, p, matched=False, decision="review", at=10),
+    }
+    for order in itertools.permutations(payloads):
+        upload_id, path = announced_upload(api)
+        for name in order:
+            api.deliver(payloads[name](upload_id, path))
+        assert api.read(upload_id).json["state"] == "review", order
+
+
+def test_a_processed_at_in_the_far_future_does_not_lock_the_entry(api: Api) -> None:
+    """Issue 18 review: a result dated 9999 made every later one stale. A verdict of higher
+    precedence still wins, and among results of one state the time is trusted no further than the
+    receiver's clock plus MAX_CLOCK_SKEW."""
+    upload_id, path = announced_upload(api)
+    future = result(upload_id, path, matched=True)
+    future["processed_at"] = "9999-12-31T23:59:59.999Z"
+    assert api.deliver(future).json["state"] == "accepted"
+    time.sleep(MAX_CLOCK_SKEW.total_seconds() + 0.5)
+    relabeled = result(upload_id, path, matched=True, labels=[WHEEL_FIRST, *future["labels"]])
+    relabeled["processed_at"] = _now_processed_at()
+    assert api.deliver(relabeled).json == {"outcome": "applied", "state": "accepted"}
+    assert api.read(upload_id).json["labels"][0]["description"] == "Bicycle wheel"
+    blocked = result(upload_id, path, matched=False)
+    blocked["processed_at"] = _now_processed_at()
+    assert api.deliver(blocked).json == {"outcome": "applied", "state": "blocked"}
+
+
+def test_a_result_for_an_upload_never_announced_is_ignored(api: Api, topics: Topics) -> None:
+    """Only announced entries can have results: one for an upload still uploading is acknowledged
+    (200, outcome unannounced) and stores nothing; the upload then finishes normally."""
+    created = api.create("image/jpeg", len(JPEG)).json
+    assert put_object(created["upload"], JPEG).status_code == 200
+    path = urlsplit(created["upload"]["url"]).path.split("/", 2)[2]
+    early = api.deliver(result(created["id"], path, matched=True))
+    assert (early.status_code, early.json) == (200, {"outcome": "unannounced", "state": None})
+    entry = api.read(created["id"]).json
+    assert (entry["state"], entry["labels"], entry["completed_at"]) == ("uploading", [], None)
+    assert api.done(created["id"]).status_code == 202
+    assert [item["id"] for item in topics.announcements(1)] == [created["id"]]
+    assert api.deliver(result(created["id"], path, matched=False)).json["state"] == "blocked"
+
+
+@pytest.mark.parametrize("field", ["labels", "objects"])
+def test_a_result_over_the_contract_bounds_is_refused_not_silently_cut(
+    api: Api, field: str
+) -> None:
+    """The contract allows at most 100 labels and 100 objects; the entry keeps the best 20."""
+    upload_id, path = announced_upload(api)
+    payload = result(upload_id, path, objects=[BICYCLE_OBJECT])
+    many = [{**payload[field][0], "score": 0.5} for _ in range(101)]
+    refused = api.deliver({**payload, field: many})
+    assert refused.status_code == 400
+    assert f"{field} has 101 items; the contract allows at most 100" in refused.json["error"]
+    kept = api.deliver({**payload, field: many[:100]})
+    assert kept.json["outcome"] == "applied"
+    assert len(api.read(upload_id).json[field]) == 20
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 5000 + b"]" * 5000,  # deeper than the parser recurses
+        b'{"schema_version": "1.0", "id": ' + b"7" * 5000 + b"}",  # over int's digit limit
+    ],
+)
+def test_a_result_nested_too_deeply_or_with_a_huge_number_is_a_400(api: Api, data: bytes) -> None:
+    refused = api.deliver(data)
+    assert refused.status_code == 400
+    assert refused.json["error"].startswith("malformed result: message.data")
+
+
+def test_a_push_envelope_nested_too_deeply_is_a_400(api: Api) -> None:
+    response = api.client.post(
+        f"/pubsub/results?token={api.token}",
+        data=b"[" * 3000 + b"]" * 3000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json["error"]

@@ -110,10 +110,27 @@ def screen(
 def page(
     browser: BrowserContext, screen: tuple[UserServiceServer, StandInAiService]
 ) -> Iterator[Page]:
+    """The screen on a first visit (no owner cookie yet); fails the test if the page raised, broke
+    its Content-Security-Policy, or asked for a file the service does not have."""
     service, _ = screen
+    browser.clear_cookies()
     opened = browser.new_page()
     failures: list[str] = []
     opened.on("pageerror", lambda error: failures.append(str(error)))
+    opened.on(
+        "console",
+        lambda message: (
+            failures.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    opened.on(
+        "response",
+        lambda response: (
+            failures.append(f"{response.status} {response.url}")
+            if response.request.method == "GET" and response.status >= 400
+            else None
+        ),
+    )
     opened.goto(service.url)
     yield opened
     opened.close()
@@ -209,3 +226,31 @@ def test_a_photo_without_objects_has_no_frame(page: Page) -> None:
     upload = card(page, "house.png")
     expect(upload).to_have_attribute("data-state", "blocked", timeout=VERDICT_TIMEOUT_MS)
     expect(upload.locator(".photo .box")).to_have_count(0)
+
+
+def test_the_screen_has_its_icon_and_a_policy_that_allows_only_its_own_files(page: Page) -> None:
+    """A favicon (no 404 in the console) and a CSP without inline script: the page works under it
+    (the fixture fails the test on any CSP violation)."""
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert icon
+    answer = page.request.get(page.url.rstrip("/") + icon)
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("image/svg+xml")
+    assert "'unsafe-inline'" not in answer.headers["content-security-policy"]
+    assert page.locator("script:not([src])").count() == 0
+
+
+def test_a_reload_shows_earlier_uploads_with_their_verdicts_and_labels(page: Page) -> None:
+    """Photos dropped together on a first visit share the owner the screen issued; after a reload
+    each is listed with its verdict and label chips."""
+    page.set_input_files("#file", [str(SAMPLES / "bicycle.png"), str(SAMPLES / "house.png")])
+    for name, state in (("bicycle.png", "accepted"), ("house.png", "blocked")):
+        expect(card(page, name)).to_have_attribute("data-state", state, timeout=VERDICT_TIMEOUT_MS)
+    page.reload()
+    listed = page.locator("article.upload")
+    expect(listed).to_have_count(2)
+    states = sorted(listed.nth(index).get_attribute("data-state") or "" for index in range(2))
+    assert states == ["accepted", "blocked"]
+    for index in range(2):
+        expect(listed.nth(index).locator(".name")).to_contain_text("Photo sent")
+        expect(listed.nth(index).locator(".labels li").first).to_be_visible()

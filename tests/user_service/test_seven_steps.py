@@ -12,6 +12,7 @@ entry that read "delayed" meanwhile.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import time
@@ -329,12 +330,16 @@ def test_a_failed_result_for_the_deleted_image_of_a_blocked_entry_changes_nothin
 def test_an_announcement_whose_object_is_missing_ends_failed_with_the_reason(
     system: System,
 ) -> None:
-    """The object is not in the bucket when the function asks Vision for it: a failed result, which
-    completes the entry as failed with the AI-Service's reason, never leaving it pending."""
+    """The object is not in the bucket when the function asks Vision for it (gone after its check,
+    e.g. deleted by an operator): a failed result, which completes the entry as failed with the
+    AI-Service's reason, never leaving it pending."""
     client = system.client()
     created = client.create("image/png", len(BICYCLE))
     upload_id, path = created["id"], object_name(created["upload"]["url"])
-    system.announce(upload_id, path)  # announced, never uploaded
+    # As the service records an announcement (only announced entries take results), of an object
+    # that is not there when the function reads it.
+    system.entries.document(upload_id).update({"announced_at": datetime.datetime.now(datetime.UTC)})
+    system.announce(upload_id, path)
     entry, final = client.wait_final(upload_id, VERDICT_SECONDS)
     assert final, entry
     assert entry["state"] == "failed"

@@ -3,14 +3,23 @@ once the object is really an image. Bad input gets a 4xx with a message, never a
 
 from __future__ import annotations
 
+import datetime
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from google.cloud import storage
+from PIL import Image
 
 from tests.user_service.conftest import BUCKET, Api, make_api
 from tests.user_service.harness import Topics, put_object
+from user_uploads.app import OWNER_COOKIE
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ops" / "samples"
 BICYCLE = (SAMPLES / "bicycle.png").read_bytes()
@@ -186,3 +195,192 @@ def test_unknown_paths_and_methods_answer_json_errors(api: Api) -> None:
     limits = api.client.get("/api/limits").json
     assert limits["max_bytes"] == 10 * 1024 * 1024
     assert "image/jpeg" in limits["content_types"]
+
+
+def _owner_client(api: Api) -> Any:
+    """Another connection of the same browser: a test client holding `api`'s owner cookie."""
+    owned = api.app.test_client()
+    cookie = api.client.get_cookie(OWNER_COOKIE)
+    assert cookie is not None
+    owned.set_cookie(OWNER_COOKIE, cookie.value)
+    return owned
+
+
+def test_concurrent_done_requests_announce_one_upload_exactly_once(
+    api: Api, topics: Topics
+) -> None:
+    """Issue 18 review: 10 concurrent "done" published 8 announcements. One request claims the
+    announcement; the others answer the entry without publishing."""
+    created = api.create("image/png", len(BICYCLE)).json
+    assert put_object(created["upload"], BICYCLE).status_code == 200
+    clients = [_owner_client(api) for _ in range(10)]
+    start = threading.Barrier(len(clients))
+
+    def done(client: Any) -> tuple[int, str]:
+        start.wait()
+        response = client.post(f"/api/uploads/{created['id']}/done")
+        return response.status_code, response.json["state"]
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(done, clients))
+    assert sorted(status for status, _ in answers) == [200] * 9 + [202], answers
+    assert {state for _, state in answers} == {"pending"}, answers
+    assert len(topics.announcements(10, timeout=3)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        # An integer literal of 3000 digits: float() of it overflows (was a 500).
+        ('{"content_type": "image/png", "size": ' + "9" * 3000 + "}", 413, "far over the limit"),
+        ('{"content_type": "image/png", "size": 1e400}', 400, "size"),
+        ('{"content_type": "image/png", "size": 1' + "0" * 30 + "}", 413, "far over the limit"),
+        # Deeper than Python's parser recurses (was a 500: RecursionError is no ValueError).
+        ("[" * 2000 + "]" * 2000, 400, "nested too deeply"),
+        ('{"content_type": "image/png", "size": 12', 400, "not JSON"),
+        (b'{"content_type": "\xff"}', 400, "not UTF-8"),
+    ],
+)
+def test_hostile_json_bodies_get_a_4xx_with_a_message_never_a_500(
+    api: Api, body: str | bytes, status: int, words: str
+) -> None:
+    response = api.client.post(
+        "/api/uploads", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.json
+    assert words in response.json["error"]
+
+
+def test_a_chunked_body_without_a_length_is_read_up_to_the_bound(api: Api) -> None:
+    """Transfer-Encoding: chunked, no Content-Length: a small body is read whole and a large one is
+    a 413, not a silently cut body that reads as "not a JSON object"."""
+    chunked = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    terminated = {"wsgi.input_terminated": True}  # as gunicorn says of a chunked body
+
+    def post(data: bytes) -> Any:
+        return api.client.post(
+            "/api/uploads",
+            input_stream=io.BytesIO(data),
+            headers=chunked,
+            environ_overrides=terminated,
+        )
+
+    small = post(b'{"content_type": "image/png", "size": 100}')
+    assert small.status_code == 201, small.json
+    large = post(b'{"content_type": "image/png", "size": 100, "pad": "' + b"x" * 100_000 + b'"}')
+    assert large.status_code == 413
+    assert "too large" in large.json["error"]
+
+
+def test_an_upload_never_said_done_expires_and_done_is_then_refused(
+    service_environment: dict[str, str], topics: Topics, bucket: storage.Bucket
+) -> None:
+    """Created and PUT but never "done": past its URL's expiry plus the verdict deadline it reads
+    expired (final), and a late "done" is refused (410), the entry failed, the object deleted."""
+    topics.create()
+    # The URL's X-Goog-Date has whole seconds: a 3 s lifetime leaves the PUT at least 2 s.
+    api = make_api(
+        {**service_environment, "UPLOAD_URL_SECONDS": "3", "VERDICT_DEADLINE_SECONDS": "1"}
+    )
+    created = api.create("image/png", len(BICYCLE)).json
+    assert put_object(created["upload"], BICYCLE).status_code == 200
+    assert api.read(created["id"]).json["state"] == "uploading"
+    expires = datetime.datetime.fromisoformat(created["upload"]["expires_at"])
+    deadline = expires + datetime.timedelta(seconds=1.3)  # the verdict deadline, and a margin
+    time.sleep(max(0.0, (deadline - datetime.datetime.now(datetime.UTC)).total_seconds()))
+    expired = api.read(created["id"]).json
+    assert (expired["state"], expired["final"]) == ("expired", True)
+    assert "not finished in time" in expired["message"]
+    late = api.done(created["id"])
+    assert late.status_code == 410
+    assert late.json["code"] == "EXPIRED"
+    entry = api.read(created["id"]).json
+    assert (entry["state"], entry["error"]["code"], entry["image_deleted"]) == (
+        "failed",
+        "EXPIRED",
+        True,
+    )
+    assert bucket.get_blob(f"uploads/{created['id']}.png") is None
+    assert topics.announcements(1, timeout=1.5) == []
+
+
+def test_the_screen_issues_the_owner_cookie_and_the_owner_lists_their_uploads(
+    api: Api, service_environment: dict[str, str]
+) -> None:
+    """Several photos dropped at once on a first visit share the owner the screen gave; a reload
+    lists them, newest first."""
+    screen = api.client.get("/")
+    assert screen.status_code == 200
+    cookie = api.client.get_cookie(OWNER_COOKIE)
+    assert cookie is not None
+    assert cookie.http_only
+    clients = [_owner_client(api) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        created = list(
+            pool.map(
+                lambda client: client.post(
+                    "/api/uploads", json={"content_type": "image/png", "size": 100}
+                ),
+                clients,
+            )
+        )
+    assert all(response.status_code == 201 for response in created)
+    assert all("Set-Cookie" not in response.headers for response in created), "one owner"
+    newest = api.create("image/png", 100).json["id"]
+    listed = api.client.get("/api/uploads").json["uploads"]
+    assert listed[0]["id"] == newest
+    assert {entry["id"] for entry in listed} == {newest} | {r.json["id"] for r in created}
+    assert all(entry["state"] == "uploading" and "owner" not in entry for entry in listed)
+    stranger = make_api(service_environment)
+    assert stranger.client.get("/api/uploads").json == {"uploads": []}
+    stranger.client.get("/")
+    assert stranger.client.get("/api/uploads").json == {"uploads": []}
+
+
+def test_the_declared_type_must_be_the_type_the_first_bytes_show(api: Api, topics: Topics) -> None:
+    """A PNG sent as a JPEG is refused (TYPE_MISMATCH); two letters "BM" do not make a BMP; a real
+    BMP is announced."""
+    created = api.create("image/jpeg", len(BICYCLE)).json
+    assert put_object(created["upload"], BICYCLE).status_code == 200
+    mismatch = api.done(created["id"])
+    assert mismatch.status_code == 415
+    assert mismatch.json["code"] == "TYPE_MISMATCH"
+    assert mismatch.json["error"] == (
+        "this file is a PNG image but was sent as JPEG: choose the photo again"
+    )
+    not_bmp = b"BM is how this note starts, and it is not a bitmap at all"
+    created = api.create("image/bmp", len(not_bmp)).json
+    assert put_object(created["upload"], not_bmp).status_code == 200
+    assert api.done(created["id"]).json["code"] == "NOT_AN_IMAGE"
+    bitmap = io.BytesIO()
+    Image.new("RGB", (4, 3), "red").save(bitmap, format="BMP")
+    created = api.create("image/bmp", len(bitmap.getvalue())).json
+    assert put_object(created["upload"], bitmap.getvalue()).status_code == 200
+    assert api.done(created["id"]).status_code == 202
+    assert [item["id"] for item in topics.announcements(1)] == [created["id"]]
+
+
+@pytest.mark.parametrize("path", ["/", "/assets/upload.js", "/api/limits", "/api/nothing"])
+def test_every_response_carries_a_content_security_policy_and_nosniff(api: Api, path: str) -> None:
+    response = api.client.get(path)
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "'unsafe-inline'" not in policy
+    assert "default-src 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_put_that_breaks_the_signed_headers_is_refused_as_gcs_refuses_it(api: Api) -> None:
+    """The local gateway plays GCS's part: a V4 signed URL binds Content-Type and the size range
+    into the signature, so another type, or the PUT without the range header at twice the size,
+    is SignatureDoesNotMatch (403)."""
+    created = api.create("image/png", len(BICYCLE)).json
+    upload = created["upload"]
+    other_type = put_object(upload, BICYCLE, **{"Content-Type": "application/pdf"})
+    assert other_type.status_code == 403
+    assert "SignatureDoesNotMatch" in other_type.text
+    unsigned = {"Content-Type": "image/png"}
+    doubled = requests.put(upload["url"], data=BICYCLE * 2, headers=unsigned, timeout=30)
+    assert doubled.status_code == 403
+    assert "SignatureDoesNotMatch" in doubled.text
+    assert put_object(upload, BICYCLE).status_code == 200, "exactly as signed: taken"

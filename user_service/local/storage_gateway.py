@@ -8,11 +8,16 @@ uploads), so locally this gateway stands between the browser (and the service) a
 - a preflight (OPTIONS) is answered from the bucket's CORS rule (`user_uploads.storage.bucket_cors_rule`,
   the rule the images bucket carries in the cloud), and responses carry Access-Control-Allow-Origin
   for an allowed origin;
-- a PUT is refused like GCS refuses it when its body is outside `x-goog-content-length-range`
-  (400) or when `x-goog-if-generation-match: 0` names an object that exists (412);
+- a PUT with a V4 signed URL is refused like GCS refuses it: a signed header missing or sent with
+  another value than signed (403 SignatureDoesNotMatch: the signature covers every header named in
+  X-Goog-SignedHeaders, "V4 signing process"), the URL expired (400 ExpiredToken), its body outside
+  `x-goog-content-length-range` (400), or `x-goog-if-generation-match: 0` naming an object that exists
+  (412);
 - everything else (the service's own JSON API calls) is passed through unchanged.
 
-Signatures are not checked (the emulator never could). Used by the tests and by local runs:
+The signature is checked against the stand-in signer the service uses on the emulator
+(`user_uploads.storage.EmulatorSigning`), by signing the request as received again with
+google-cloud-storage's own V4 signing. Used by the tests and by local runs:
 
     with StorageGateway("http://127.0.0.1:9023", ["http://127.0.0.1:8080"]) as gateway:
         os.environ["STORAGE_EMULATOR_HOST"] = gateway.url
@@ -20,14 +25,23 @@ Signatures are not checked (the emulator never could). Used by the tests and by 
 
 from __future__ import annotations
 
+import datetime
+import hmac
 import http.client
 import threading
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
-from user_uploads.storage import CREATE_ONLY_HEADER, LENGTH_RANGE_HEADER, bucket_cors_rule
+from google.cloud.storage import _signing  # type: ignore[import-untyped]
+
+from user_uploads.storage import (
+    CREATE_ONLY_HEADER,
+    LENGTH_RANGE_HEADER,
+    EmulatorSigning,
+    bucket_cors_rule,
+)
 
 # Hop-by-hop headers (RFC 9110 7.6.1) are never forwarded.
 HOP_BY_HOP = frozenset(
@@ -168,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(response.status, content, {**passed, **self._cors()})
 
     def _signed_put_refusal(self, length: int) -> tuple[int, str, str] | None:
+        refusal = self._signature_refusal()
+        if refusal is not None:
+            return refusal
         size_range = self.headers.get(LENGTH_RANGE_HEADER)
         if size_range is not None:
             low, _, high = size_range.partition(",")
@@ -175,6 +192,43 @@ class _Handler(BaseHTTPRequestHandler):
                 return 400, "EntityTooLarge", f"the body is outside {LENGTH_RANGE_HEADER}"
         if self.headers.get(CREATE_ONLY_HEADER) == "0" and self.owner.exists(self.path):
             return 412, "PreconditionFailed", "the object exists already"
+        return None
+
+    def _signature_refusal(self) -> tuple[int, str, str] | None:
+        """The PUT signed again as received (its path, query and the signed headers' values) must
+        give the URL's signature, and the URL must not have expired."""
+        target = urlsplit(self.path)
+        query = dict(parse_qsl(target.query, keep_blank_values=True))
+        try:
+            names = query["X-Goog-SignedHeaders"].split(";")
+            stamp = query["X-Goog-Date"]
+            seconds = int(query["X-Goog-Expires"])
+            signed_at = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+        except (KeyError, ValueError):
+            return 400, "AuthenticationRequired", "the signed URL is incomplete"
+        expires = signed_at.replace(tzinfo=datetime.UTC) + datetime.timedelta(seconds=seconds)
+        if datetime.datetime.now(datetime.UTC) > expires:
+            return 400, "ExpiredToken", "the signed URL has expired"
+        headers = {name: self.headers.get(name) for name in names}
+        missing = sorted(name for name, value in headers.items() if value is None)
+        if missing:
+            return 403, "SignatureDoesNotMatch", f"signed headers missing: {', '.join(missing)}"
+        resigned = _signing.generate_signed_url_v4(  # its test hook pins the signing time
+            EmulatorSigning(),
+            target.path,
+            expiration=seconds,
+            api_access_endpoint=f"http://{headers.get('host') or self.headers.get('Host')}",
+            method=self.command,
+            headers=headers,
+            query_parameters={
+                key: value for key, value in query.items() if not key.startswith("X-Goog-")
+            }
+            or None,
+            _request_timestamp=stamp,
+        )
+        expected = dict(parse_qsl(urlsplit(resigned).query))["X-Goog-Signature"]
+        if not hmac.compare_digest(expected, query.get("X-Goog-Signature", "")):
+            return 403, "SignatureDoesNotMatch", "the request does not match its signature"
         return None
 
     def do_GET(self) -> None:

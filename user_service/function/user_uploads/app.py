@@ -1,7 +1,8 @@
 """The HTTP API and the upload screen, as a Flask app (docs/user-service.md has the API).
 
-    GET  /                          the upload screen (static/)
+    GET  /                          the upload screen (static/); issues the owner cookie
     GET  /api/limits                what the screen may upload
+    GET  /api/uploads               the owner's newest entries, newest first
     POST /api/uploads               2a/2b: create the entry, return a signed PUT URL for its object
     POST /api/uploads/<id>/done     2c: check the object, then announce it on user-service-new-image
     GET  /api/uploads/<id>          7b: the entry's state, labels and verdict
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import flask
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from requests import exceptions as requests_exceptions
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from user_uploads import entries as states
 from user_uploads.announcer import AnnounceFailed
@@ -33,7 +34,7 @@ from user_uploads.entries import Applied, Entries, needs_deletion, valid_id
 from user_uploads.images import SNIFF_BYTES, detect
 from user_uploads.logs import log_event
 from user_uploads.push_auth import CertificatesUnavailable, PushRefused
-from user_uploads.results import BadDelivery, parse_push
+from user_uploads.results import BadDelivery, json_value, parse_push
 from user_uploads.services import Services
 from user_uploads.storage import ImagesBucket
 
@@ -45,9 +46,16 @@ MAX_API_BODY_BYTES = 4 * 1024
 # base64 in a push.
 MAX_PUSH_BODY_BYTES = 256 * 1024
 OBJECT_PREFIX = "uploads/"
+# How many entries GET /api/uploads returns (the screen after a reload).
+MAX_LISTED = 20
+# Where signed URLs point when no storage emulator is set (google-cloud-storage's default endpoint).
+STORAGE_ORIGIN = "https://storage.googleapis.com"
+UPLOADING = "uploading"  # read-side only: created, not announced
+EXPIRED = "expired"  # read-side only: created, never announced, past its upload deadline
 # What each state tells the person who uploaded (the screen shows it as is).
 MESSAGES = {
-    "uploading": "Waiting for the photo to arrive.",
+    UPLOADING: "Waiting for the photo to arrive.",
+    EXPIRED: "This upload was not finished in time: choose the photo again.",
     states.PENDING: "Checking the photo...",
     states.DELAYED: (
         "Still checking: this is taking longer than usual. You can leave this page; the verdict "
@@ -69,7 +77,11 @@ TRANSIENT = (
     AnnounceFailed,
     CertificatesUnavailable,
 )
-OUTCOME_SEVERITY = {states.FOREIGN_PATH: "ERROR", states.UNKNOWN: "WARNING"}
+OUTCOME_SEVERITY = {
+    states.FOREIGN_PATH: "ERROR",
+    states.UNKNOWN: "WARNING",
+    states.UNANNOUNCED: "WARNING",
+}
 
 
 class ApiError(Exception):
@@ -90,8 +102,10 @@ def create_app(settings: Settings, services: Services) -> flask.Flask:
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+    app.after_request(_security_headers(settings))
     app.add_url_rule("/", view_func=_screen, methods=["GET"])
     app.add_url_rule("/api/limits", view_func=handlers.limits, methods=["GET"])
+    app.add_url_rule("/api/uploads", view_func=handlers.list_uploads, methods=["GET"])
     app.add_url_rule("/api/uploads", view_func=handlers.create_upload, methods=["POST"])
     app.add_url_rule(
         "/api/uploads/<upload_id>/done", view_func=handlers.upload_done, methods=["POST"]
@@ -124,8 +138,41 @@ def _unexpected(error: Exception) -> tuple[flask.Response, int]:
     return flask.jsonify({"error": "internal error"}), 500
 
 
+def _security_headers(settings: Settings) -> Callable[[flask.Response], flask.Response]:
+    """Every response: a Content-Security-Policy that allows only the screen's own files (no inline
+    script or style), the photo previews (blob:) and the PUT to storage; no MIME sniffing
+    (MDN "Content-Security-Policy", "X-Content-Type-Options")."""
+    storage_origin = settings.storage_emulator_host or STORAGE_ORIGIN
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' blob:",
+            f"connect-src 'self' {storage_origin}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+    def add(response: flask.Response) -> flask.Response:
+        response.headers["Content-Security-Policy"] = policy
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return add
+
+
 def _screen() -> flask.Response:
-    return flask.send_from_directory(STATIC, "index.html", max_age=0)
+    """The screen; it issues the owner cookie, so photos dropped together on a first visit (their
+    requests run at once) share one owner, and a reload lists them (GET /api/uploads)."""
+    owner, issued = _owner(create=True)
+    response = flask.send_from_directory(STATIC, "index.html", max_age=0)
+    if issued:
+        _set_owner_cookie(response, owner)
+    return response
 
 
 class Handlers:
@@ -145,6 +192,15 @@ class Handlers:
         return flask.jsonify(
             {"max_bytes": self.settings.max_upload_bytes, "content_types": sorted(CONTENT_TYPES)}
         )
+
+    def list_uploads(self) -> flask.Response:
+        """The owner's newest MAX_LISTED entries, newest first (none without an owner cookie)."""
+        if not flask.request.cookies.get(OWNER_COOKIE):
+            return flask.jsonify({"uploads": []})
+        owner, _ = _owner(create=False)
+        listed = self.entries().owned_by(owner, MAX_LISTED)
+        views = [_view(upload_id, entry, self.settings) for upload_id, entry in listed]
+        return flask.jsonify({"uploads": views})
 
     def create_upload(self) -> tuple[flask.Response, int]:
         """2a and 2b: the entry, and a signed URL for the one object the service names."""
@@ -201,6 +257,8 @@ class Handlers:
         self.finish_deletion(upload_id, entry)
         if entry["state"] != states.PENDING or entry.get("announced_at") is not None:
             return flask.jsonify(_view(upload_id, entry, self.settings)), 200  # same answer again
+        if _shown_state(entry, self.settings) == EXPIRED:
+            self.refuse(upload_id, "EXPIRED", MESSAGES[EXPIRED], 410)
         object_name = entry["object_name"]
         stored = self.bucket().stat(object_name)
         if stored is None:
@@ -213,12 +271,30 @@ class Handlers:
         limit = self.settings.max_upload_bytes
         if stored.size > limit:
             self.refuse(upload_id, "TOO_LARGE", _too_large(stored.size, limit), 413)
-        detected = detect(self.bucket().head(object_name, SNIFF_BYTES)) if stored.size else None
+        head = self.bucket().head(object_name, SNIFF_BYTES) if stored.size else b""
+        detected = detect(head, stored.size)
         if detected is None:
             self.refuse(upload_id, "NOT_AN_IMAGE", _not_a_photo(None), 415)
+        declared = entry["content_type"]
+        if detected != declared:
+            message = (
+                f"this file is a {_kind(detected)} image but was sent as {_kind(declared)}: "
+                "choose the photo again"
+            )
+            self.refuse(upload_id, "TYPE_MISMATCH", message, 415)
         assert detected is not None
-        message_id = self.services.announcer.get().announce(upload_id, object_name)
-        self.entries().mark_announced(upload_id, message_id, stored.size, detected)
+        entries = self.entries()
+        lease = datetime.timedelta(seconds=self.settings.announce_lease_seconds)
+        if not entries.claim_announcement(upload_id, lease):
+            # Another request is announcing it (or has): one upload, one announcement.
+            current = entries.get(upload_id) or entry
+            return flask.jsonify(_view(upload_id, current, self.settings)), 200
+        try:
+            message_id = self.services.announcer.get().announce(upload_id, object_name)
+        except AnnounceFailed:
+            entries.release_announcement(upload_id)  # it demonstrably failed: "done" may retry
+            raise
+        entries.mark_announced(upload_id, message_id, stored.size, detected)
         log_event("INFO", "upload announced", id=upload_id, path=object_name, message_id=message_id)
         announced = self.entries().get(upload_id) or entry
         return flask.jsonify(_view(upload_id, announced, self.settings)), 202
@@ -239,7 +315,7 @@ class Handlers:
             return flask.jsonify({"error": refused.reason}), refused.status
         request.max_content_length = MAX_PUSH_BODY_BYTES
         try:
-            result = parse_push(request.get_json(silent=True))
+            result = parse_push(json_value(_bounded_body(MAX_PUSH_BODY_BYTES), "the body"))
         except BadDelivery as bad:
             # Refused, not acknowledged: Pub/Sub redelivers it, then keeps it in this service's
             # dead-letter topic, where an operator can read what the AI-Service sent.
@@ -289,11 +365,25 @@ class Handlers:
             log_event("INFO", "image deleted", id=upload_id, path=entry["object_name"])
 
 
+def _bounded_body(limit: int) -> bytes:
+    """The request body, at most `limit` bytes: 413 beyond it, with or without a Content-Length
+    (a chunked body is read up to the bound: werkzeug's get_data would cut it there silently)."""
+    stream = flask.request.stream
+    data = stream.read(limit + 1)
+    # werkzeug's bounded stream returns `limit` bytes, and raises 413 only on the read after them.
+    if len(data) > limit or stream.read(1):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def _json_body() -> dict[str, Any]:
     request = flask.request
     if not request.is_json:
         raise ApiError(415, "send a JSON body (Content-Type: application/json)", "NOT_JSON")
-    body = request.get_json(silent=True)
+    try:
+        body = json_value(_bounded_body(MAX_API_BODY_BYTES), "the body")
+    except BadDelivery as bad:
+        raise ApiError(400, str(bad), "BAD_JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body is not a JSON object", "BAD_JSON")
     return body
@@ -329,11 +419,7 @@ def _view(upload_id: str, entry: Mapping[str, Any], settings: Settings) -> dict[
     """What the owner may see of an entry: never its owner id, nor internal bookkeeping."""
     state = entry["state"]
     announced = entry.get("announced_at")
-    shown = state
-    if state == states.PENDING and announced is None:
-        shown = "uploading"
-    elif state == states.PENDING and _overdue(announced, settings.verdict_deadline_seconds):
-        shown = states.DELAYED
+    shown = _shown_state(entry, settings)
     error = entry.get("error")
     message = MESSAGES[shown]
     match = entry.get("match") or {}
@@ -344,7 +430,7 @@ def _view(upload_id: str, entry: Mapping[str, Any], settings: Settings) -> dict[
     return {
         "id": upload_id,
         "state": shown,
-        "final": state != states.PENDING,
+        "final": state != states.PENDING or shown == EXPIRED,
         "message": message,
         "labels": list(entry.get("labels") or []),
         "objects": list(entry.get("objects") or []),
@@ -360,16 +446,37 @@ def _view(upload_id: str, entry: Mapping[str, Any], settings: Settings) -> dict[
     }
 
 
-def _overdue(announced: datetime.datetime | None, deadline_seconds: int) -> bool:
-    if announced is None:
-        return False
-    return states.now() - announced > datetime.timedelta(seconds=deadline_seconds)
+def _shown_state(entry: Mapping[str, Any], settings: Settings) -> str:
+    """The state the owner sees: the stored one, or for a pending entry uploading (not announced),
+    expired (not announced by its upload URL's expiry plus the verdict deadline: the photo can no
+    longer arrive, and "done" is refused), pending (announced, or being announced), or delayed (its
+    verdict is overdue)."""
+    state: str = entry["state"]
+    if state != states.PENDING:
+        return state
+    deadline = datetime.timedelta(seconds=settings.verdict_deadline_seconds)
+    announced = entry.get("announced_at")
+    if announced is not None:
+        return states.DELAYED if states.now() - announced > deadline else states.PENDING
+    claimed = entry.get("announcing_since")
+    lease = datetime.timedelta(seconds=settings.announce_lease_seconds)
+    if claimed is not None and states.now() - claimed < lease:
+        return states.PENDING
+    expires = entry.get("upload_expires_at")
+    if expires is not None and states.now() > expires + deadline:
+        return EXPIRED
+    return UPLOADING
 
 
 def _time(value: datetime.datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _kind(content_type: str | None) -> str:
+    """The short name of an image type: image/jpeg is JPEG."""
+    return (content_type or "unknown").removeprefix("image/").upper()
 
 
 def _not_a_photo(content_type: object) -> str:
@@ -380,4 +487,8 @@ def _not_a_photo(content_type: object) -> str:
 
 
 def _too_large(size: int, limit: int) -> str:
+    """Sizes in MB; an absurd one (a 3000-digit number) is not echoed: float() of it overflows and
+    str() of one over 4300 digits raises."""
+    if size > 1000 * limit:
+        return f"the photo is far over the limit of {limit / 1e6:.1f} MB"
     return f"the photo is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"

@@ -10,7 +10,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# What the upload screen may send, with the object name's extension the service gives each type.
+# What the upload screen may send, with the object name's extension the service gives each type
+# (all five are among Cloud Vision's "Supported image types", and the Vision emulator decodes them).
 CONTENT_TYPES: Mapping[str, str] = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -66,6 +67,12 @@ class Settings:
     publish_timeout_seconds: float
     pubsub_emulator_host: str | None
     storage_emulator_host: str | None
+
+    @property
+    def announce_lease_seconds(self) -> float:
+        """How long a claim to announce an upload holds before another "done" may announce it: a
+        publish, retried, takes at most publish_timeout_seconds; the rest is margin."""
+        return 3 * self.publish_timeout_seconds
 
     @property
     def topic_path(self) -> str:

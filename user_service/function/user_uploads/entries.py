@@ -1,12 +1,14 @@
 """The uploads collection in Firestore (native mode): one document per upload, its id the upload id.
 
-    pending --(check failed)--------------------------------> failed   (object deleted)
-    pending --(announced, result)--> accepted | review | blocked (object deleted) | failed
+    pending --(check failed, or expired)--------------------> failed   (object deleted)
+    pending --(claimed, announced, result)--> accepted | review | blocked (object deleted) | failed
 
-Every change that depends on what is stored runs in a transaction (read, decide, write; Firestore
-retries it on contention), so duplicates, redeliveries and results out of order end the same way
-whatever their order: see `decide`. "delayed" is never stored: it is how a pending entry reads once
-its verdict is overdue (docs/user-service.md), so a result that comes later still completes it.
+Every change that depends on what is stored is conditional on what was read: results are applied in
+a transaction (read, decide, write; Firestore retries it on contention), so duplicates, redeliveries
+and results out of order end the same way whatever their order (see `decide`); the announcement is
+claimed by one request only (an update preconditioned on the document's update time), so one upload
+is announced once however many "done" requests race. "delayed" and "expired" are never stored: they
+are how a pending entry reads once its verdict or its upload is overdue (docs/user-service.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from google.api_core import exceptions as api_exceptions
 from google.api_core import retry as api_retry
 from google.cloud import firestore
 
@@ -37,6 +40,7 @@ DUPLICATE = "duplicate"  # the same result again (a redelivery, or the AI-Servic
 STALE = "stale"  # outranked by the result the entry holds
 FINAL = "final"  # the entry's state can no longer change (blocked, or refused at upload)
 UNKNOWN = "unknown"  # no such upload
+UNANNOUNCED = "unannounced"  # an upload that was never announced cannot have a result
 FOREIGN_PATH = "foreign_path"  # the result names another object than the entry's
 
 
@@ -52,6 +56,8 @@ RETRY = api_retry.Retry(
     timeout=CALL_TIMEOUT_SECONDS,
 )
 BOUNDED: dict[str, Any] = {"retry": RETRY, "timeout": CALL_TIMEOUT_SECONDS}
+# How many of an owner's entries a listing reads at most (the screen shows the newest of them).
+MAX_LISTED_SCAN = 200
 
 
 @dataclass(frozen=True)
@@ -64,16 +70,20 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def decide(entry: Mapping[str, Any], result: Result) -> str:
-    """What a result does to an entry; APPLIED when it should be written. Pure."""
+def decide(entry: Mapping[str, Any], result: Result, received: datetime.datetime) -> str:
+    """What a result received at `received` does to an entry; APPLIED when it should be written.
+    Pure. The end state is the highest-ranked result's whatever the order (results.PRECEDENCE)."""
+    if entry.get("announced_at") is None and entry.get("announcing_since") is None:
+        return UNANNOUNCED
     if result.path != entry["object_name"]:
         return FOREIGN_PATH
-    held = rank_of(entry.get("result"))
-    if held == result.rank:
+    held = entry.get("result")
+    if held and (entry["state"], held.get("processed_at")) == (result.state, result.processed_at):
         return DUPLICATE
     if entry["state"] == BLOCKED or entry.get("refused"):
         return FINAL
-    if held is not None and held > result.rank:
+    ranked = rank_of(entry)
+    if ranked is not None and ranked >= result.rank(received):
         return STALE
     return APPLIED
 
@@ -102,6 +112,32 @@ class Entries:
         snapshot = self._ref(upload_id).get(**BOUNDED)
         return snapshot.to_dict() if snapshot.exists else None
 
+    def claim_announcement(self, upload_id: str, lease: datetime.timedelta) -> bool:
+        """Whether this request may announce the upload: it is pending, not announced, and nobody
+        claimed it within `lease` (a claimer that crashed before its publish gave up). Exactly one of
+        concurrent callers wins: the update is conditional on the update time of what was read
+        (Firestore write preconditions), the others get FailedPrecondition."""
+        ref = self._ref(upload_id)
+        snapshot = ref.get(**BOUNDED)
+        entry = snapshot.to_dict() if snapshot.exists else None
+        if not entry or entry["state"] != PENDING or entry.get("announced_at") is not None:
+            return False
+        claimed = entry.get("announcing_since")
+        if claimed is not None and now() - claimed < lease:
+            return False
+        option = self._client.write_option(last_update_time=snapshot.update_time)
+        try:
+            ref.update({"announcing_since": now(), "updated_at": now()}, option=option, **BOUNDED)
+        except api_exceptions.FailedPrecondition:
+            return False  # another request claimed it between our read and our write
+        return True
+
+    def release_announcement(self, upload_id: str) -> None:
+        """The claimer's publish failed: the next "done" may announce it."""
+        self._ref(upload_id).update(
+            {"announcing_since": firestore.DELETE_FIELD, "updated_at": now()}, **BOUNDED
+        )
+
     def mark_announced(self, upload_id: str, message_id: str, size: int, detected: str) -> None:
         """The object passed the check and its announcement was published."""
         self._ref(upload_id).update(
@@ -127,7 +163,8 @@ class Entries:
             if not snapshot.exists:
                 return None
             entry: dict[str, Any] = snapshot.to_dict() or {}
-            if entry["state"] != PENDING or entry.get("announced_at") is not None:
+            claimed = entry.get("announcing_since") is not None
+            if entry["state"] != PENDING or entry.get("announced_at") is not None or claimed:
                 return entry
             change = {
                 "state": FAILED,
@@ -154,11 +191,14 @@ class Entries:
             if not snapshot.exists:
                 return Applied(UNKNOWN, None)
             entry: dict[str, Any] = snapshot.to_dict() or {}
-            outcome = decide(entry, result)
+            received = now()
+            outcome = decide(entry, result, received)
+            if outcome == UNANNOUNCED:
+                return Applied(outcome, None)  # nothing stored, nothing told
             if outcome != APPLIED:
                 return Applied(outcome, entry)
             change = {
-                **result.stored(),
+                **result.stored(received),
                 "state": result.state,
                 "completed_at": entry.get("completed_at") or now(),
                 "updated_at": now(),
@@ -168,6 +208,20 @@ class Entries:
 
         applied: Applied = apply_in(self._client.transaction())
         return applied
+
+    def owned_by(self, owner: str, count: int) -> list[tuple[str, dict[str, Any]]]:
+        """The owner's newest `count` entries, newest first, among their first MAX_LISTED_SCAN.
+
+        An equality filter alone is served by Firestore's automatic single-field index; ordering
+        by created_at in the query would need a composite index (Firestore "Index types")."""
+        query = (
+            self._client.collection(self._collection)
+            .where(filter=firestore.FieldFilter("owner", "==", owner))
+            .limit(MAX_LISTED_SCAN)
+        )
+        found = [(item.id, item.to_dict() or {}) for item in query.stream(**BOUNDED)]
+        found.sort(key=lambda pair: pair[1]["created_at"], reverse=True)
+        return found[:count]
 
     @staticmethod
     def _reachable(ref: firestore.DocumentReference) -> bool:

@@ -10,19 +10,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Results for one upload are ranked: a labeled result beats a failed one whatever their order (a
-# redrive after a blocked image was deleted yields IMAGE_NOT_FOUND, which must not undo the verdict);
-# between two of the same status the one processed later wins (a redrive after the AI-Service was
-# reconfigured). processed_at has a fixed format, so its text orders like its time.
+# Results for one upload are ranked so that the end state does not depend on their order
+# (docs/user-service.md, "Results, applied once"): first by the state they lead to, failed < accepted <
+# review < blocked (a blocked verdict always wins: its image is gone; a failed result, e.g. the
+# IMAGE_NOT_FOUND of a redrive after a blocked image was deleted, never undoes a verdict); between two
+# that lead to the same state the one processed later wins (a redrive after the AI-Service was
+# reconfigured), its processed_at trusted no further than the receiver's clock plus MAX_CLOCK_SKEW so
+# that a time in the far future cannot lock the entry. processed_at has a fixed format, so its text
+# orders like its time.
+PRECEDENCE = {"failed": 0, "accepted": 1, "review": 2, "blocked": 3}
+# Both services run on Google's NTP-synced clocks; the skew only orders results that lead to the same
+# state (which labels are kept), never a verdict.
+MAX_CLOCK_SKEW = datetime.timedelta(seconds=2)
 PROCESSED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 STATUSES = ("labeled", "failed")
 DECISIONS = ("accept", "review", "reject")
+# The contract's bounds (contracts/image-labeled.schema.json maxItems): a result over them is refused.
+MAX_LABELS = 100
+MAX_OBJECTS = 100
+# What an entry keeps of them, best first (the screen shows five).
 MAX_LABELS_KEPT = 20
 MAX_OBJECTS_KEPT = 20
 BOX_KEYS = ("x", "y", "width", "height")
@@ -56,11 +69,13 @@ class Result:
             return {"accept": "accepted", "review": "review", "reject": "blocked"}[self.decision]
         return "accepted" if self.match["matched"] else "blocked"
 
-    @property
-    def rank(self) -> tuple[int, str]:
-        return (1 if self.status == "labeled" else 0, self.processed_at)
+    def rank(self, received: datetime.datetime) -> tuple[int, str]:
+        """Where this result stands among the results for its upload (PRECEDENCE), received at
+        `received` (its processed_at is trusted up to `received` + MAX_CLOCK_SKEW)."""
+        latest = _timestamp(received + MAX_CLOCK_SKEW)
+        return (PRECEDENCE[self.state], min(self.processed_at, latest))
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self, received: datetime.datetime) -> dict[str, Any]:
         """What an entry keeps of this result (Firestore map values)."""
         return {
             "labels": [dict(label) for label in self.labels],
@@ -71,20 +86,40 @@ class Result:
             "result": {
                 "status": self.status,
                 "processed_at": self.processed_at,
+                "ranked_at": self.rank(received)[1],
                 "source_message_id": self.source_message_id,
                 "delivery_id": self.delivery_id,
             },
         }
 
 
-def rank_of(stored_result: Mapping[str, Any] | None) -> tuple[int, str] | None:
-    """The rank of a result an entry already holds (`Result.stored()["result"]`), if any."""
-    if not stored_result:
+def rank_of(entry: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The rank of the result an entry holds (`Result.stored()`), if any."""
+    held = entry.get("result")
+    if not held:
         return None
-    return (
-        1 if stored_result.get("status") == "labeled" else 0,
-        str(stored_result["processed_at"]),
-    )
+    return (PRECEDENCE[entry["state"]], str(held.get("ranked_at") or held["processed_at"]))
+
+
+def _timestamp(moment: datetime.datetime) -> str:
+    """`moment` in processed_at's format (UTC, milliseconds)."""
+    utc = moment.astimezone(datetime.UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_value(data: bytes, what: str) -> object:
+    """`data` as JSON; BadDelivery saying why not (every failure of the parser, including numbers
+    longer than Python converts and nesting deeper than it recurses, is the sender's fault)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadDelivery(f"{what} is not UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise BadDelivery(f"{what} is not JSON: {error.msg} at character {error.pos}") from None
+    except ValueError as error:  # an integer over sys.get_int_max_str_digits digits
+        raise BadDelivery(f"{what} holds a number that is too long: {error}") from None
+    except RecursionError:
+        raise BadDelivery(f"{what} is nested too deeply") from None
 
 
 def parse_push(body: object) -> Result:
@@ -99,9 +134,9 @@ def parse_push(body: object) -> Result:
         raise BadDelivery("message.data is missing or empty")
     try:
         raw = base64.b64decode(data, validate=True)
-        payload = json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError) as error:
-        raise BadDelivery(f"message.data is not base64 of UTF-8 JSON: {error}") from None
+        raise BadDelivery(f"message.data is not base64: {error}") from None
+    payload = json_value(raw, "message.data (base64 decoded)")
     delivery_id = message.get("messageId") or message.get("message_id")
     return parse_result(payload, delivery_id if isinstance(delivery_id, str) else None)
 
@@ -135,7 +170,7 @@ def parse_result(payload: object, delivery_id: str | None = None) -> Result:
         upload_id=upload_id,
         path=path,
         status=status,
-        labels=_items(payload.get("labels"), "labels", "description", MAX_LABELS_KEPT),
+        labels=_items(payload.get("labels"), "labels", "description", MAX_LABELS, MAX_LABELS_KEPT),
         objects=_objects(payload.get("objects", [])),
         match=match,
         decision=decision,
@@ -158,9 +193,13 @@ def _text(value: object, where: str) -> str:
     return value[:MAX_TEXT]
 
 
-def _items(value: object, field: str, name_key: str, keep: int) -> tuple[dict[str, Any], ...]:
+def _items(
+    value: object, field: str, name_key: str, bound: int, keep: int
+) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, list):
         raise BadDelivery(f"{field} is not a list")
+    if len(value) > bound:
+        raise BadDelivery(f"{field} has {len(value)} items; the contract allows at most {bound}")
     items = []
     for index, item in enumerate(value):
         if not isinstance(item, Mapping):
@@ -176,7 +215,7 @@ def _items(value: object, field: str, name_key: str, keep: int) -> tuple[dict[st
 
 def _objects(value: object) -> tuple[dict[str, Any], ...]:
     """Objects as labels are kept, each with its box when the AI-Service gave one."""
-    objects = _items(value, "objects", "name", MAX_OBJECTS_KEPT)
+    objects = _items(value, "objects", "name", MAX_OBJECTS, MAX_OBJECTS_KEPT)
     assert isinstance(value, list)  # _items refused anything else
     return tuple(
         {**kept, "box": _box(item["box"], f"objects[{index}].box")}

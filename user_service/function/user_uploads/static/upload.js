@@ -12,6 +12,7 @@
     blocked: "Blocked",
     review: "In review",
     failed: "Not checked",
+    expired: "Expired",
     refused: "Refused",
   };
   // Reading the entry is what decides how soon a verdict shows (bench/screen.py: with one read every
@@ -56,6 +57,17 @@
     card.querySelector("img").src = URL.createObjectURL(file);
     list.prepend(card);
     show(card, "uploading", "");
+    return card;
+  }
+
+  // An upload from an earlier visit (GET /api/uploads after a reload): the photo itself stays in the
+  // private bucket, so the card shows when it was sent, its verdict and its labels.
+  function savedCard(entry) {
+    const card = template.content.firstElementChild.cloneNode(true);
+    const sent = entry.created_at ? new Date(entry.created_at).toLocaleString() : "earlier";
+    card.querySelector(".name").textContent = `Photo sent ${sent}`;
+    card.querySelector(".photo").hidden = true;
+    list.append(card);
     return card;
   }
 
@@ -160,6 +172,19 @@
     if (!done.data.final) setTimeout(() => poll(card, created.data.id, performance.now()), FAST_POLL_MS);
   }
 
+  // The owner's earlier uploads, newest first, each followed until its verdict.
+  async function restore() {
+    const answer = await api("GET", "/api/uploads");
+    if (!answer.ok) return;
+    for (const entry of answer.data.uploads) {
+      if (list.querySelector(`[data-id="${entry.id}"]`)) continue; // sent from this page already
+      const card = savedCard(entry);
+      render(card, entry);
+      if (!entry.final) setTimeout(() => poll(card, entry.id, performance.now()), FAST_POLL_MS);
+    }
+  }
+
+  restore();
   input.addEventListener("change", () => {
     for (const file of input.files) start(file);
     input.value = "";
