@@ -17,7 +17,7 @@ import flask
 import pytest
 from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from google.cloud import firestore, storage
 
 from ops.emulators import (
     FirestoreEmulator,
@@ -38,7 +38,21 @@ BUCKET = "user-service-images"
 
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[FirestoreEmulator]:
-    yield from running(FirestoreEmulator())
+    for emulator in running(FirestoreEmulator()):
+        warm_up(emulator)
+        yield emulator
+
+
+def warm_up(emulator: FirestoreEmulator) -> None:
+    """One write and read with a generous deadline: the emulator's JVM answers its first calls slowly
+    on a busy machine, and the service's own 5 s call deadline is meant for a warm peer."""
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+        database = firestore.Client(project="warm-up", credentials=AnonymousCredentials())
+    document = database.collection("warm-up").document("first")
+    document.set({"warm": True}, timeout=60)
+    assert document.get(timeout=60).get("warm") is True
+    database.close()
 
 
 @pytest.fixture(scope="session")
