@@ -863,7 +863,7 @@ def runtime_account_violations(
                 )
                 for member in members
                 if isinstance(member, str)
-                and _is_ai_runtime(member.strip())
+                and member.strip().startswith(f"serviceAccount:{AI_RUNTIME_ACCOUNT_ID}@")
                 and member.strip() != runtime
             ]
     return found

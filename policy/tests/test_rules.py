@@ -1258,6 +1258,7 @@ def test_the_images_bucket_is_the_one_the_function_reads() -> None:
 RUNTIME_CHECK = "runtime-account-is-this-projects"
 PUBLISHER = "roles/pubsub.publisher"
 NAMESAKE = "serviceAccount:ai-service-sa@attacker-project.iam.gserviceaccount.com"
+LOOKALIKE = "serviceAccount:ai-service-sa@evil.example.com"
 
 
 def runtime_account(project: Any = PROJECT) -> tuple[str, str, dict[str, Any]]:
@@ -1285,6 +1286,11 @@ def test_grants_to_this_projects_runtime_pass() -> None:
         bucket_grant("roles/storage.legacyObjectReader", NAMESAKE),
         (TOPIC_IAM, "urn:namesake", topic_grant("ai-service-image-labeled", NAMESAKE)),
         (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            "urn:namesake",
+            subscription_grant(NAMESAKE),
+        ),
+        (
             "gcp:pubsub/topicIAMBinding:TopicIAMBinding",
             "urn:namesake",
             {"topic": "ai-service-image-labeled", "role": PUBLISHER, "members": [NAMESAKE]},
@@ -1309,6 +1315,13 @@ def test_grants_to_an_ai_service_sa_of_another_project_are_refused(
     assert urn == grant[1]
     assert NAMESAKE in message
     assert f"expected {RUNTIME_SA} " in message
+
+
+def test_a_lookalike_outside_service_accounts_is_refused_too() -> None:
+    grant = bucket_grant("roles/storage.legacyObjectReader", LOOKALIKE)
+    [(urn, message)] = judge_stack([runtime_account(), grant])[RUNTIME_CHECK]
+    assert urn == grant[1]
+    assert LOOKALIKE in message
 
 
 def test_the_runtime_account_unknown_in_preview_is_judged_at_up() -> None:
