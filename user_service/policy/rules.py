@@ -38,9 +38,8 @@ from pulumi_policy.proxy import (
 
 Props = Mapping[str, Any]
 Validator = Callable[[str, Props], list[str]]
-Resources = Sequence[
-    tuple[str, str, Props]
-]  # (type, urn, properties) of every resource of the stack
+# (type, urn, properties) of every resource of the stack, as stack policies see them.
+Resources = Sequence[tuple[str, str, Props]]
 StackValidator = Callable[[Resources], list[tuple[str, str]]]  # -> (urn, message)
 
 SERVICE_NAME: Final = "user-service"  # user_service/stack/settings.py FUNCTION_NAME
@@ -222,28 +221,19 @@ def _short(value: Any) -> Any:
 
 def ai_resource(props: Props) -> str | None:
     """What of the AI-Service's a grant or ACL is on, by the names infra/settings.py gives them."""
-    topic, subscription = _short(props.get("topic")), _short(props.get("subscription"))
-    bucket = _short(props.get("bucket"))
-    account = _short(props.get("serviceAccountId"))
-    named = {
-        "topic": isinstance(topic, str)
-        and (topic in AI_TOPICS or topic.startswith(AI_NAME_PREFIX)),
-        "subscription": isinstance(subscription, str)
-        and (subscription in AI_SUBSCRIPTIONS or subscription.startswith(AI_NAME_PREFIX)),
-        "bucket": isinstance(bucket, str) and bucket.endswith(AI_BUCKET_SUFFIXES),
-        "service account": isinstance(account, str) and account.startswith(AI_NAME_PREFIX),
-    }
-    for key in ("name", "cloudFunction", "repository"):
-        value = _short(props.get(key))
-        if isinstance(value, str) and value.startswith(AI_NAME_PREFIX):
-            return f"{key} {value}"
-    values = {
-        "topic": topic,
-        "subscription": subscription,
-        "bucket": bucket,
-        "service account": account,
-    }
-    return next((f"{kind} {values[kind]}" for kind, hit in named.items() if hit), None)
+    targets = [
+        ("topic", _short(props.get("topic")), lambda name: name in AI_TOPICS),
+        ("subscription", _short(props.get("subscription")), lambda name: name in AI_SUBSCRIPTIONS),
+        ("bucket", _short(props.get("bucket")), lambda name: name.endswith(AI_BUCKET_SUFFIXES)),
+        ("service account", _short(props.get("serviceAccountId")), lambda _name: False),
+        ("service", _short(props.get("name")), lambda _name: False),
+        ("function", _short(props.get("cloudFunction")), lambda _name: False),
+        ("repository", _short(props.get("repository")), lambda _name: False),
+    ]
+    for kind, name, is_ai in targets:
+        if isinstance(name, str) and (is_ai(name) or name.startswith(AI_NAME_PREFIX)):
+            return f"{kind} {name}"
+    return None
 
 
 def _ai_grant_message(what: str) -> str:
@@ -305,6 +295,7 @@ def public_member_violations(resource_type: str, props: Props) -> list[str]:
         kind = member.strip().lower()
         if kind not in PUBLIC_MEMBERS:
             continue
+        # Pinned: project, location and name all given (or unknown until `pulumi up`).
         pinned = path is not None and all(part is UNKNOWN or part for part in path)
         allowed = (
             kind == "allusers"
