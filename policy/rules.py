@@ -66,25 +66,30 @@ _UNKNOWN_SENTINELS: Final = frozenset(
 FUNCTION_V2: Final = "gcp:cloudfunctionsv2/function:Function"
 FUNCTION_V1: Final = "gcp:cloudfunctions/function:Function"
 BUCKET: Final = "gcp:storage/bucket:Bucket"
+SERVICE_ACCOUNT: Final = "gcp:serviceaccount/account:Account"
 SERVICE_ACCOUNT_KEY: Final = "gcp:serviceaccount/key:Key"
 HMAC_KEY: Final = "gcp:storage/hmacKey:HmacKey"
 SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
 CLOUD_RUN_V2_SERVICE: Final = "gcp:cloudrunv2/service:Service"
 CLOUD_RUN_V1_SERVICE: Final = "gcp:cloudrun/service:Service"
 ALERT_POLICY: Final = "gcp:monitoring/alertPolicy:AlertPolicy"
-# Legacy object/bucket ACL resources: an ACL entity of allUsers makes data public as surely as IAM.
-STORAGE_ACL_ENTITY_TYPES: Final = frozenset(
+# Access granted beside a bucket's IAM policy (issue 18): legacy bucket/object ACLs, which a uniform
+# bucket refuses and which would make data public as surely as IAM, and managed folders' IAM, which
+# grants on a prefix of a bucket past the grants the contract rules judge on the bucket itself.
+STORAGE_ACL_TYPES: Final = frozenset(
     {
         "gcp:storage/bucketAccessControl:BucketAccessControl",
         "gcp:storage/objectAccessControl:ObjectAccessControl",
         "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
-    }
-)
-STORAGE_ACL_LIST_TYPES: Final = frozenset(
-    {
         "gcp:storage/bucketACL:BucketACL",
         "gcp:storage/objectACL:ObjectACL",
         "gcp:storage/defaultObjectACL:DefaultObjectACL",
+    }
+)
+MANAGED_FOLDER_IAM_TYPES: Final = frozenset(
+    {
+        f"gcp:storage/managedFolderIam{kind}:ManagedFolderIam{kind}"
+        for kind in ("Member", "Binding", "Policy")
     }
 )
 
@@ -105,8 +110,8 @@ _IAM_TYPE_SUFFIXES: Final = ("iammember", "iambinding", "iampolicy")
 # IAM on the whole project: every grant there reaches every resource of the project, so only these
 # roles may be granted there, each because its permission exists on no narrower resource:
 # - logging.logWriter: logging.logEntries.create is granted on projects, folders or organizations only;
-# - storage.objectViewer with a condition that names buckets (resource.name), for a bucket that does
-#   not exist before the first deploy (Cloud Functions' gcf-v2-sources bucket).
+# - storage.objectViewer, to the build account only, conditioned exactly to Cloud Functions'
+#   gcf-v2-sources bucket, which does not exist before the first deploy (infra/access.py).
 # Everything else (admin roles, serviceAccountUser, serviceAccountTokenCreator, ...) goes on the
 # resource that needs it. A stack that must grant another project role says so here, with its reason.
 PROJECT_IAM_TYPES: Final = frozenset(
@@ -117,29 +122,26 @@ PROJECT_IAM_TYPES: Final = frozenset(
     }
 )
 PROJECT_ROLES: Final = frozenset({"roles/logging.logWriter"})
-PROJECT_ROLES_IF_BUCKET_CONDITION: Final = frozenset({"roles/storage.objectViewer"})
+BUILD_ACCOUNT_ID: Final = "ai-service-builder"  # infra/settings.py BUILD_ACCOUNT_ID
+PROJECT_SOURCES_READER: Final = "roles/storage.objectViewer"
 PROJECT_ROLES_TEXT: Final = (
-    f"{', '.join(sorted(PROJECT_ROLES))}, and "
-    f"{', '.join(sorted(PROJECT_ROLES_IF_BUCKET_CONDITION))} conditioned to named buckets"
+    f"{', '.join(sorted(PROJECT_ROLES))}, and {PROJECT_SOURCES_READER} to {BUILD_ACCOUNT_ID} "
+    "conditioned to the gcf-v2-sources bucket"
 )
-# A condition scopes a storage grant to buckets when it names each whole bucket: Cloud Storage calls
-# them projects/_/buckets/BUCKET and projects/_/buckets/BUCKET/objects/OBJECT in conditions (IAM
-# "conditions resource attributes"). Each `||` term must be one of the two forms below; a prefix
-# that stops at the bucket's name, startsWith(".../gcf-v2-sources-N-europe-west1"), also admits
-# every bucket whose name starts with it (europe-west10's), so it is refused (issue 17 finding 6).
-_BUCKET_RESOURCE_PREFIX: Final = "projects/_/buckets/"
-_BUCKET_NAME: Final = r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]"
-_WHOLE_BUCKET_TERMS: Final = (
-    # The bucket itself (listing its objects is checked on it).
-    re.compile(rf"""resource\.name\s*==\s*(["'])projects/_/buckets/{_BUCKET_NAME}\1"""),
-    # Its objects: the prefix ends with the separator after the bucket's name.
-    re.compile(
-        rf"""resource\.name\.startsWith\(\s*(["'])projects/_/buckets/{_BUCKET_NAME}/(objects/)?\1\s*\)"""
-    ),
+# The one condition a project storage grant may carry: the gcf-v2-sources bucket and its objects,
+# exactly as infra/access.py one_bucket_condition writes it. Cloud Storage names them
+# projects/_/buckets/BUCKET and projects/_/buckets/BUCKET/objects/OBJECT in conditions (IAM
+# "conditions resource attributes"). A prefix that stops at the bucket's name,
+# startsWith(".../gcf-v2-sources-N-europe-west1"), also admits every bucket whose name starts with it
+# (europe-west10's), so it is refused (issue 17 finding 6); so is any other bucket (issue 18).
+_GCF_SOURCES_BUCKET: Final = r"gcf-v2-sources-[0-9]+-[a-z]+-[a-z]+[0-9]+"
+_GCF_SOURCES_CONDITION: Final = re.compile(
+    rf'resource\.name == "projects/_/buckets/(?P<bucket>{_GCF_SOURCES_BUCKET})" \|\| '
+    r'resource\.name\.startsWith\("projects/_/buckets/(?P=bucket)/objects/"\)'
 )
 BUCKET_CONDITION_FORM: Final = (
-    'resource.name == "projects/_/buckets/BUCKET" || '
-    'resource.name.startsWith("projects/_/buckets/BUCKET/objects/")'
+    'resource.name == "projects/_/buckets/gcf-v2-sources-NUMBER-REGION" || '
+    'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-NUMBER-REGION/objects/")'
 )
 # Audit configs exist on the project (and above) only. The project may hold exactly one: Cloud
 # Storage's Data Access logs (reads and writes of objects), for everyone (an exempted member's
@@ -333,47 +335,58 @@ def primitive_role_violations(props: Props) -> list[str]:
     return violations
 
 
-def _grants(props: Props) -> tuple[list[tuple[Any, Any, str]], list[str]]:
-    """(role, condition, where) of a member/binding's own grant and of each policyData binding."""
-    grants = [(_lookup(props, "role"), _lookup(props, "condition"), "role")]
-    bindings, violations = _policy_data_bindings(props)
-    grants += [
-        (binding.get("role"), binding.get("condition"), "policyData binding role")
-        for binding in bindings
-    ]
-    return grants, violations
-
-
-def _scopes_to_buckets(condition: Any) -> bool | None:
-    """Whether an IAM condition limits a grant to whole named buckets; None while it is unknown.
-
-    Only a disjunction of the two exact forms counts (_WHOLE_BUCKET_TERMS); anything else, a bare
-    name prefix or an extra term that widens the grant, does not.
-    """
+def _is_gcf_sources_condition(condition: Any) -> bool | None:
+    """Whether an IAM condition is exactly the gcf-v2-sources one; None while it is unknown."""
     expression = _lookup(condition, "expression")
     if condition is UNKNOWN or expression is UNKNOWN:
         return None
-    if not isinstance(expression, str) or not expression.strip():
-        return False
-    terms = [term.strip() for term in expression.split("||")]
-    return all(any(form.fullmatch(term) for form in _WHOLE_BUCKET_TERMS) for term in terms)
+    return isinstance(expression, str) and _GCF_SOURCES_CONDITION.fullmatch(expression) is not None
+
+
+def service_account_member(account_id: str, project: str) -> str:
+    return f"serviceAccount:{account_id}@{project}.iam.gserviceaccount.com"
+
+
+def _sources_reader_violations(
+    props: Props, members: list[Any], condition: Any, where: str
+) -> list[str]:
+    role = PROJECT_SOURCES_READER
+    violations = []
+    if _is_gcf_sources_condition(condition) is False:
+        violations.append(
+            f"{where} {role!r} is granted on the whole project without the gcf-v2-sources "
+            f"condition; expected it on the bucket, or, for the gcf-v2-sources bucket that does "
+            f"not exist before the first deploy, conditioned exactly as {BUCKET_CONDITION_FORM} "
+            "(a bare prefix of projects/_/buckets/BUCKET also admits every bucket whose name "
+            "starts with it)"
+        )
+    project = _lookup(props, "project")
+    if project is UNKNOWN:
+        return violations
+    if not isinstance(project, str) or not project:
+        violations.append(
+            f"{where} {role!r} on a project grant that names no project; expected the project "
+            f"set, so the grant can be pinned to its build account {BUILD_ACCOUNT_ID}"
+        )
+        return violations
+    builder = service_account_member(BUILD_ACCOUNT_ID, project)
+    violations += [
+        f"{where} {role!r} on the whole project is granted to {member!r}; only this stack's "
+        f"build account {builder} reads function sources there"
+        for member in members
+        if isinstance(member, str) and member.strip() != builder
+    ]
+    return violations
 
 
 def project_role_violations(props: Props) -> list[str]:
-    """Project-level IAM grants only the roles PROJECT_ROLES and PROJECT_ROLES_IF_BUCKET_CONDITION allow."""
-    grants, violations = _grants(props)
-    for role, condition, where in grants:
+    """Project-level IAM grants only PROJECT_ROLES, and the build account's read of gcf-v2-sources."""
+    grants, violations = _role_grants(props)
+    for role, members, condition, where in grants:
         if not isinstance(role, str) or role in PROJECT_ROLES:
             continue  # unknown in preview (judged at `pulumi up`), or allowed as it is
-        if role in PROJECT_ROLES_IF_BUCKET_CONDITION:
-            if _scopes_to_buckets(condition) is False:
-                violations.append(
-                    f"{where} {role!r} is granted on the whole project without a condition that "
-                    f"names whole buckets; expected it on the bucket, or, when the bucket cannot be "
-                    f"named yet, conditioned exactly as {BUCKET_CONDITION_FORM} (a bare prefix of "
-                    f"{_BUCKET_RESOURCE_PREFIX}BUCKET also admits every bucket whose name starts "
-                    "with it)"
-                )
+        if role == PROJECT_SOURCES_READER:
+            violations += _sources_reader_violations(props, members, condition, where)
             continue
         violations.append(
             f"{where} {role!r} is granted on the whole project, which reaches every resource in "
@@ -467,16 +480,17 @@ def public_member_violations(props: Props) -> list[str]:
     return violations
 
 
-def storage_acl_public_violations(props: Props) -> list[str]:
-    """Legacy storage ACLs never grant to allUsers or allAuthenticatedUsers."""
+def storage_beside_iam_violations(props: Props) -> list[str]:
+    """No ACL and no managed-folder IAM: the stack's buckets grant by bucket IAM only."""
     entities = _strings(_lookup(props, "entity"))
     # roleEntities entries read "ROLE:entity", e.g. "READER:allUsers".
     entities += [entry.split(":", 1)[-1] for entry in _strings(_lookup(props, "roleEntities"))]
+    public = [entity for entity in entities if entity.strip().lower() in PUBLIC_MEMBERS]
+    found = f" (and {', '.join(map(repr, public))} makes objects public)" if public else ""
     return [
-        f"ACL entity {entity!r} makes objects public; expected no public ACLs (use IAM on a "
-        "uniform bucket)"
-        for entity in entities
-        if entity.strip().lower() in PUBLIC_MEMBERS
+        f"grants access beside the bucket's IAM policy{found}; expected none: the stack's "
+        "buckets use uniform bucket-level access, so access is a role on the bucket "
+        "(gcp:storage/bucketIAMMember), never an ACL or a managed folder's IAM"
     ]
 
 
@@ -656,6 +670,26 @@ def _is_ai_runtime(member: str) -> bool:
     return _AI_RUNTIME_MEMBER.fullmatch(member) is not None
 
 
+def _project_of(props: Props, key: str, kind: str) -> str | None:
+    """The project a grant's resource is in: its `project`, or the one its projects/P/<kind>/name
+    path names; None when neither is known."""
+    project = _lookup(props, "project")
+    if isinstance(project, str) and project:
+        return project
+    path = _lookup(props, key)
+    if isinstance(path, str) and path.startswith("projects/") and f"/{kind}/" in path:
+        return path.split("/")[1]
+    return None
+
+
+def _ai_runtime_in(project: str | None) -> Callable[[str], bool]:
+    """ai-service-sa of `project` when it is known (issue 18: not a namesake in another project)."""
+    if project is None:
+        return _is_ai_runtime
+    runtime = service_account_member(AI_RUNTIME_ACCOUNT_ID, project)
+    return lambda member: member == runtime
+
+
 def _contract_grant_violations(
     props: Props, resource: str, role_wanted: str, who: str, wanted: Callable[[str], bool]
 ) -> list[str]:
@@ -694,9 +728,9 @@ def contract_topic_violations(props: Props) -> list[str]:
             props,
             f"topic {topic}",
             PUBLISHER,
-            f"this stack's runtime account {AI_RUNTIME_ACCOUNT_ID} only (anyone else could "
-            "publish a forged verdict)",
-            _is_ai_runtime,
+            f"this stack's runtime account {AI_RUNTIME_ACCOUNT_ID} only, of the topic's project "
+            "(anyone else could publish a forged verdict)",
+            _ai_runtime_in(_project_of(props, "topic", "topics")),
         )
     return []
 
@@ -797,14 +831,117 @@ def stack_contract_bucket_violations(
     return found
 
 
-def _contract_bucket_grants(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    resources = []
-    for resource in args.resources:
-        props = plain_properties(resource.props)
-        if isinstance(props, Mapping):
-            resources.append((resource.resource_type, resource.urn, props))
-    for urn, message in stack_contract_bucket_violations(resources):
-        report_violation(message, urn)
+def runtime_account_violations(
+    resources: Sequence[tuple[str, str, Props]],
+) -> list[tuple[str, str]]:
+    """(urn, message) for each grant to an account named ai-service-sa other than this stack's own.
+
+    The stack's runtime is the serviceaccount Account with accountId ai-service-sa; its email is
+    ai-service-sa@PROJECT.iam.gserviceaccount.com. A namesake in another project (anyone can create
+    one) must hold nothing here: not the images bucket's reader, not the results' publisher.
+    """
+    projects = {
+        _lookup(props, "project")
+        for resource_type, _, props in resources
+        if resource_type == SERVICE_ACCOUNT and _lookup(props, "accountId") == AI_RUNTIME_ACCOUNT_ID
+    }
+    if len(projects) != 1 or not isinstance(project := next(iter(projects)), str):
+        return []  # no runtime account here, or its project unknown in preview: nothing to pin to
+    runtime = service_account_member(AI_RUNTIME_ACCOUNT_ID, project)
+    found = []
+    for resource_type, urn, props in resources:
+        if not is_iam_resource_type(resource_type):
+            continue
+        grants, _ = _role_grants(props)
+        for role, members, _condition, _where in grants:
+            found += [
+                (
+                    urn,
+                    f"{resource_type}: grants {role!r} to {member!r}, an account named "
+                    f"{AI_RUNTIME_ACCOUNT_ID} that is not this stack's runtime; expected "
+                    f"{runtime} (the account the function runs as, in project {project!r})",
+                )
+                for member in members
+                if isinstance(member, str)
+                and member.strip().startswith(f"serviceAccount:{AI_RUNTIME_ACCOUNT_ID}@")
+                and member.strip() != runtime
+            ]
+    return found
+
+
+def contract_account_violations(
+    resources: Sequence[tuple[str, str, Props]],
+) -> list[tuple[str, str]]:
+    """(urn, message) unless the contract's grants all name one account.
+
+    With ai-service:userServiceAccount set, the stack grants that one account publisher on
+    user-service-new-image, objectUser (uploads/) on the images bucket and subscriber on the results
+    subscription; a contract grant to a second account is not the configured contract.
+    """
+    images = images_buckets([(kind, props) for kind, _, props in resources])
+    contract: dict[str, set[str]] = {}
+    urns: dict[str, list[str]] = {}
+    for resource_type, urn, props in resources:
+        if resource_type in TOPIC_IAM_TYPES:
+            wanted = _short_name(_lookup(props, "topic"), "topics") == NEW_IMAGE_TOPIC
+            role_wanted, what = PUBLISHER, f"{PUBLISHER} on {NEW_IMAGE_TOPIC}"
+        elif resource_type in SUBSCRIPTION_IAM_TYPES:
+            wanted = (
+                _short_name(_lookup(props, "subscription"), "subscriptions") == RESULTS_SUBSCRIPTION
+            )
+            role_wanted, what = SUBSCRIBER, f"{SUBSCRIBER} on {RESULTS_SUBSCRIPTION}"
+        elif resource_type in BUCKET_IAM_TYPES:
+            bucket = _lookup(props, "bucket")
+            bucket = bucket.removeprefix("b/") if isinstance(bucket, str) else bucket
+            wanted = bucket in images
+            role_wanted, what = UPLOADS_WRITER, f"{UPLOADS_WRITER} on the images bucket"
+        else:
+            continue
+        if not wanted:
+            continue
+        grants, _ = _role_grants(props)
+        for role, members, _condition, _where in grants:
+            if role != role_wanted:
+                continue
+            for member in members:
+                if isinstance(member, str):
+                    contract.setdefault(member.strip(), set()).add(what)
+                    urns.setdefault(member.strip(), []).append(urn)
+    if len(contract) <= 1:
+        return []
+    accounts = ", ".join(sorted(contract))
+    return [
+        (
+            urn,
+            f"the contract's grants ({', '.join(sorted(contract[member]))} to {member}) name "
+            f"{len(contract)} accounts ({accounts}); expected one, the configured "
+            "ai-service:userServiceAccount, for all of them",
+        )
+        for member in sorted(contract)
+        for urn in urns[member]
+    ]
+
+
+def _stack_policy(
+    name: str,
+    description: str,
+    validator: Callable[[Sequence[tuple[str, str, Props]]], list[tuple[str, str]]],
+) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = []
+        for resource in args.resources:
+            props = plain_properties(resource.props)
+            if isinstance(props, Mapping):
+                resources.append((resource.resource_type, resource.urn, props))
+        for urn, message in validator(resources):
+            report_violation(message, urn)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
 
 
 # --- Policies ------------------------------------------------------------------------------------
@@ -903,10 +1040,10 @@ POLICIES: list[Policy] = [
         public_member_violations,
     ),
     _resource_policy(
-        "storage-acl-no-public-entities",
-        "Legacy storage ACLs never grant to allUsers or allAuthenticatedUsers.",
-        lambda resource_type: resource_type in STORAGE_ACL_ENTITY_TYPES | STORAGE_ACL_LIST_TYPES,
-        storage_acl_public_violations,
+        "storage-iam-only-no-acls-or-managed-folders",
+        "No bucket or object ACLs and no managed-folder IAM: buckets grant by bucket IAM only.",
+        lambda resource_type: resource_type in STORAGE_ACL_TYPES | MANAGED_FOLDER_IAM_TYPES,
+        storage_beside_iam_violations,
     ),
     _resource_policy(
         "no-service-account-keys",
@@ -947,15 +1084,25 @@ POLICIES: list[Policy] = [
         lambda resource_type: resource_type in SUBSCRIPTION_IAM_TYPES,
         contract_subscription_violations,
     ),
-    StackValidationPolicy(
-        name="contract-images-bucket-grants",
-        description=(
-            f"On the images bucket (a function's BUCKET_NAME): {IMAGE_READER} to "
-            f"{AI_RUNTIME_ACCOUNT_ID}, {UPLOADS_WRITER} conditioned to {UPLOADS_PREFIX} to another "
-            "service account, nothing else."
-        ),
-        validate=_contract_bucket_grants,
-        enforcement_level=EnforcementLevel.MANDATORY,
+    _stack_policy(
+        "contract-images-bucket-grants",
+        f"On the images bucket (a function's BUCKET_NAME): {IMAGE_READER} to "
+        f"{AI_RUNTIME_ACCOUNT_ID}, {UPLOADS_WRITER} conditioned to {UPLOADS_PREFIX} to another "
+        "service account, nothing else.",
+        stack_contract_bucket_violations,
+    ),
+    _stack_policy(
+        "contract-grants-one-user-service-account",
+        f"{PUBLISHER} on {NEW_IMAGE_TOPIC}, {UPLOADS_WRITER} on the images bucket and "
+        f"{SUBSCRIBER} on {RESULTS_SUBSCRIPTION} all go to one account, the configured "
+        "userServiceAccount.",
+        contract_account_violations,
+    ),
+    _stack_policy(
+        "runtime-account-is-this-projects",
+        f"Grants to an account named {AI_RUNTIME_ACCOUNT_ID} go to this stack's own (its "
+        "project's email), never to a namesake in another project.",
+        runtime_account_violations,
     ),
     _resource_policy(
         "alert-policies-documented-with-runbook",

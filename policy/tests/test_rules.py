@@ -32,7 +32,7 @@ PROJECT = "ai-service-dev"
 RUNTIME_SA = f"serviceAccount:ai-service-sa@{PROJECT}.iam.gserviceaccount.com"
 INVOKER_EMAIL = f"ai-service-invoker@{PROJECT}.iam.gserviceaccount.com"
 PUBSUB_AGENT = "serviceAccount:service-123@gcp-sa-pubsub.iam.gserviceaccount.com"
-BUILD_SA = f"serviceAccount:ai-service-build@{PROJECT}.iam.gserviceaccount.com"
+BUILD_SA = f"serviceAccount:ai-service-builder@{PROJECT}.iam.gserviceaccount.com"
 FUNCTION_URI = "https://ai-service-image-labeling-abc-ew.a.run.app"
 # The stack's one conditioned project grant: the build reads the bucket Cloud Functions creates.
 GCF_SOURCES = "projects/_/buckets/gcf-v2-sources-123-europe-west1"
@@ -187,6 +187,7 @@ def good_stack() -> list[tuple[str, dict[str, Any]]]:
         (
             "gcp:projects/iAMMember:IAMMember",
             {
+                "project": PROJECT,
                 "role": "roles/storage.objectViewer",
                 "member": BUILD_SA,
                 "condition": GCF_SOURCES_CONDITION,
@@ -201,8 +202,13 @@ def good_stack() -> list[tuple[str, dict[str, Any]]]:
 
 def test_policies_are_resource_validation_policies_with_unique_names() -> None:
     assert POLICIES, "POLICIES is empty"
-    # One rule needs two resources at once (a grant and the function naming its bucket).
-    assert [policy.name for policy in STACK_POLICIES] == ["contract-images-bucket-grants"]
+    # Three rules need several resources at once (a grant and the function naming its bucket, the
+    # contract's grants together, a grant and the runtime account it must name).
+    assert [policy.name for policy in STACK_POLICIES] == [
+        "contract-images-bucket-grants",
+        "contract-grants-one-user-service-account",
+        "runtime-account-is-this-projects",
+    ]
     assert all(isinstance(policy, ResourceValidationPolicy) for policy in RESOURCE_POLICIES)
     assert len(RESOURCE_POLICIES) + len(STACK_POLICIES) == len(POLICIES)
     names = [policy.name for policy in POLICIES]
@@ -394,6 +400,10 @@ def test_iam_policy_data_with_named_members_passes() -> None:
     assert judge("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", props) == {}
 
 
+STORAGE_BESIDE_IAM = "storage-iam-only-no-acls-or-managed-folders"
+IMAGES_BUCKET = f"{PROJECT}-ai-service-images"
+
+
 @pytest.mark.parametrize(
     ("resource_type", "props"),
     [
@@ -409,12 +419,62 @@ def test_iam_policy_data_with_named_members_passes() -> None:
 def test_storage_acl_granting_to_the_public_is_a_violation(
     resource_type: str, props: dict[str, Any]
 ) -> None:
-    assert judge(resource_type, props).keys() == {"storage-acl-no-public-entities"}
+    [message] = judge(resource_type, props)[STORAGE_BESIDE_IAM]
+    assert "makes objects public" in message
 
 
-def test_storage_acl_for_a_named_entity_passes() -> None:
-    props = {"roleEntities": [f"READER:user-{INVOKER_EMAIL}"]}
-    assert judge("gcp:storage/bucketACL:BucketACL", props) == {}
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        # Issue 18: a reader of the images bucket beside its IAM, past the contract rules.
+        (
+            "gcp:storage/bucketAccessControl:BucketAccessControl",
+            {"bucket": IMAGES_BUCKET, "role": "READER", "entity": "user-evil@example.com"},
+        ),
+        (
+            "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+            {"bucket": IMAGES_BUCKET, "role": "READER", "entity": "user-evil@example.com"},
+        ),
+        (
+            "gcp:storage/objectAccessControl:ObjectAccessControl",
+            {"bucket": IMAGES_BUCKET, "object": "uploads/a.jpg", "role": "READER", "entity": "x"},
+        ),
+        (
+            "gcp:storage/bucketACL:BucketACL",
+            {"bucket": IMAGES_BUCKET, "roleEntities": [f"READER:user-{INVOKER_EMAIL}"]},
+        ),
+        ("gcp:storage/defaultObjectACL:DefaultObjectACL", {"bucket": IMAGES_BUCKET}),
+        ("gcp:storage/objectACL:ObjectACL", {"bucket": IMAGES_BUCKET, "object": "a.jpg"}),
+        (
+            "gcp:storage/managedFolderIamMember:ManagedFolderIamMember",
+            {
+                "bucket": IMAGES_BUCKET,
+                "managedFolder": "uploads/",
+                "role": "roles/storage.objectViewer",
+                "member": "user:evil@example.com",
+            },
+        ),
+        (
+            "gcp:storage/managedFolderIamBinding:ManagedFolderIamBinding",
+            {
+                "bucket": IMAGES_BUCKET,
+                "managedFolder": "uploads/",
+                "role": "roles/storage.objectViewer",
+                "members": [RUNTIME_SA],
+            },
+        ),
+        (
+            "gcp:storage/managedFolderIamPolicy:ManagedFolderIamPolicy",
+            {"bucket": IMAGES_BUCKET, "managedFolder": "uploads/", "policyData": "{}"},
+        ),
+    ],
+)
+def test_acls_and_managed_folder_iam_are_refused_even_for_a_named_entity(
+    resource_type: str, props: dict[str, Any]
+) -> None:
+    [message] = judge(resource_type, props)[STORAGE_BESIDE_IAM]
+    assert "uniform bucket-level access" in message
+    assert "bucketIAMMember" in message
 
 
 # --- IAM: project-level roles from an allow-list -------------------------------------------------
@@ -440,14 +500,22 @@ REFUSED_PROJECT_ROLES = [
 ]
 
 
-def project_grants(role: str, condition: dict[str, Any] | None = None) -> list[tuple[str, dict]]:
+def project_grants(
+    role: str, condition: dict[str, Any] | None = None, member: str = BUILD_SA
+) -> list[tuple[str, dict]]:
     """The same grant as a project IAMMember, IAMBinding and IAMPolicy (policyData)."""
     conditioned = {"condition": condition} if condition is not None else {}
-    binding = {"role": role, "members": [BUILD_SA], **conditioned}
+    binding = {"role": role, "members": [member], **conditioned}
     return [
-        ("gcp:projects/iAMMember:IAMMember", {"role": role, "member": BUILD_SA, **conditioned}),
-        ("gcp:projects/iAMBinding:IAMBinding", binding),
-        ("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": json.dumps({"bindings": [binding]})}),
+        (
+            "gcp:projects/iAMMember:IAMMember",
+            {"project": PROJECT, "role": role, "member": member, **conditioned},
+        ),
+        ("gcp:projects/iAMBinding:IAMBinding", {"project": PROJECT, **binding}),
+        (
+            "gcp:projects/iAMPolicy:IAMPolicy",
+            {"project": PROJECT, "policyData": json.dumps({"bindings": [binding]})},
+        ),
     ]
 
 
@@ -494,22 +562,6 @@ def test_object_reading_on_the_whole_project_without_a_bucket_condition_is_a_vio
 @pytest.mark.parametrize(
     "expression",
     [
-        f'resource.name.startsWith("{GCF_SOURCES}/")',
-        f"resource.name.startsWith('{GCF_SOURCES}/objects/')",
-        f'resource.name == "{GCF_SOURCES}"',
-        f'resource.name == "{GCF_SOURCES}" || resource.name.startsWith("{GCF_SOURCES}/objects/") '
-        '|| resource.name == "projects/_/buckets/other-bucket"',
-    ],
-)
-def test_conditions_naming_whole_buckets_are_admitted(expression: str) -> None:
-    condition = {"title": "whole buckets", "expression": expression}
-    for resource_type, props in project_grants("roles/storage.objectViewer", condition):
-        assert judge(resource_type, props) == {}, resource_type
-
-
-@pytest.mark.parametrize(
-    "expression",
-    [
         # Issue 17 finding 6: the europe-west10 bucket's name starts with this one.
         f'resource.name.startsWith("{GCF_SOURCES}")',
         f'resource.name == "{GCF_SOURCES}" || resource.name.startsWith("{GCF_SOURCES}")',
@@ -522,23 +574,69 @@ def test_conditions_naming_whole_buckets_are_admitted(expression: str) -> None:
         f'resource.name != "{GCF_SOURCES}"',
         f'resource.name.startsWith("{GCF_SOURCES}/") && resource.type == "storage.googleapis.com/Object"',
         f'"resource.name" == "{GCF_SOURCES}"',
+        # Whole buckets, but not exactly the gcf-v2-sources one (issue 18: project grants are the
+        # build's read of function sources, nothing else).
+        f'resource.name.startsWith("{GCF_SOURCES}/")',
+        f"resource.name.startsWith('{GCF_SOURCES}/objects/')",
+        f'resource.name == "{GCF_SOURCES}"',
+        f'resource.name == "{GCF_SOURCES}" || resource.name.startsWith("{GCF_SOURCES}/objects/") '
+        '|| resource.name == "projects/_/buckets/other-bucket"',
+        f'resource.name.startsWith("{GCF_SOURCES}/objects/") || resource.name == "{GCF_SOURCES}"',
+        'resource.name == "projects/_/buckets/ai-service-dev-ai-service-images" || '
+        'resource.name.startsWith("projects/_/buckets/ai-service-dev-ai-service-images/objects/")',
+        # Two different buckets in the two terms.
+        f'resource.name == "{GCF_SOURCES}" || resource.name.startsWith('
+        '"projects/_/buckets/gcf-v2-sources-123-europe-west10/objects/")',
     ],
 )
-def test_conditions_that_do_not_name_whole_buckets_are_refused(expression: str) -> None:
-    condition = {"title": "not whole buckets", "expression": expression}
+def test_conditions_other_than_exactly_gcf_v2_sources_are_refused(expression: str) -> None:
+    condition = {"title": "not exactly gcf-v2-sources", "expression": expression}
     for resource_type, props in project_grants("roles/storage.objectViewer", condition):
         [message] = violations("iam-project-roles-allow-list", resource_type, props)
-        assert "names whole buckets" in message, resource_type
+        assert "without the gcf-v2-sources condition" in message, resource_type
         assert rules.BUCKET_CONDITION_FORM in message
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "user:evil@example.com",
+        "group:readers@example.com",
+        RUNTIME_SA,
+        f"serviceAccount:user-service@{PROJECT}.iam.gserviceaccount.com",
+        # The build account's namesake in another project.
+        "serviceAccount:ai-service-builder@attacker-project.iam.gserviceaccount.com",
+    ],
+)
+def test_project_storage_grants_go_to_this_projects_build_account_only(member: str) -> None:
+    """Issue 18: reading the images bucket through a project grant conditioned to it, or any
+    project storage grant, to anyone but the build account."""
+    for resource_type, props in project_grants(
+        "roles/storage.objectViewer", GCF_SOURCES_CONDITION, member
+    ):
+        [message] = violations("iam-project-roles-allow-list", resource_type, props)
+        assert f"granted to {member!r}" in message, resource_type
+        assert f"build account {BUILD_SA}" in message
+
+
+def test_a_project_storage_grant_must_name_its_project() -> None:
+    props = {"role": "roles/storage.objectViewer", "member": BUILD_SA}
+    props["condition"] = GCF_SOURCES_CONDITION
+    [message] = violations(
+        "iam-project-roles-allow-list", "gcp:projects/iAMMember:IAMMember", props
+    )
+    assert "names no project" in message
 
 
 def test_project_grants_unknown_during_preview_are_judged_at_up() -> None:
     member = "gcp:projects/iAMMember:IAMMember"
     assert judge(member, {"role": UNKNOWN_STRING_VALUE, "member": BUILD_SA}) == {}
-    conditioned = {"role": "roles/storage.objectViewer", "member": BUILD_SA}
+    conditioned = {"project": PROJECT, "role": "roles/storage.objectViewer", "member": BUILD_SA}
     assert judge(member, conditioned | {"condition": UNKNOWN_OBJECT_VALUE}) == {}
     unknown_expression = {"title": "gcf-v2-sources-only", "expression": UNKNOWN_STRING_VALUE}
     assert judge(member, conditioned | {"condition": unknown_expression}) == {}
+    unknown_project = conditioned | {"condition": GCF_SOURCES_CONDITION}
+    assert judge(member, unknown_project | {"project": UNKNOWN_STRING_VALUE}) == {}
 
 
 @pytest.mark.parametrize("resource_type", ABOVE_PROJECT_IAM_TYPES)
@@ -1153,3 +1251,150 @@ def test_the_images_bucket_is_the_one_the_function_reads() -> None:
     assert judge_stack([function_reading(IMAGES), grant]) != {}
     assert judge_stack([function_reading("another-bucket"), grant]) == {}
     assert judge_stack([function_reading(UNKNOWN_STRING_VALUE), grant]) == {}
+
+
+# --- The runtime account is this project's (issue 18) --------------------------------------------
+
+RUNTIME_CHECK = "runtime-account-is-this-projects"
+PUBLISHER = "roles/pubsub.publisher"
+NAMESAKE = "serviceAccount:ai-service-sa@attacker-project.iam.gserviceaccount.com"
+LOOKALIKE = "serviceAccount:ai-service-sa@evil.example.com"
+
+
+def runtime_account(project: Any = PROJECT) -> tuple[str, str, dict[str, Any]]:
+    return (
+        "gcp:serviceaccount/account:Account",
+        "urn:pulumi:dev::ai-service::identity-runtime",
+        {"project": project, "accountId": "ai-service-sa"},
+    )
+
+
+def test_grants_to_this_projects_runtime_pass() -> None:
+    stack = [
+        runtime_account(),
+        function_reading(IMAGES),
+        bucket_grant("roles/storage.legacyObjectReader", RUNTIME_SA),
+        (TOPIC_IAM, "urn:results", topic_grant("ai-service-image-labeled", RUNTIME_SA)),
+    ]
+    assert judge_stack(stack) == {}
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        # The images bucket's reader and the results' publisher, to a namesake elsewhere.
+        bucket_grant("roles/storage.legacyObjectReader", NAMESAKE),
+        (TOPIC_IAM, "urn:namesake", topic_grant("ai-service-image-labeled", NAMESAKE)),
+        (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            "urn:namesake",
+            subscription_grant(NAMESAKE),
+        ),
+        (
+            "gcp:pubsub/topicIAMBinding:TopicIAMBinding",
+            "urn:namesake",
+            {"topic": "ai-service-image-labeled", "role": PUBLISHER, "members": [NAMESAKE]},
+        ),
+        (
+            "gcp:pubsub/topicIAMPolicy:TopicIAMPolicy",
+            "urn:namesake",
+            {
+                "topic": "ai-service-image-labeled",
+                "policyData": json.dumps(
+                    {"bindings": [{"role": PUBLISHER, "members": [NAMESAKE]}]}
+                ),
+            },
+        ),
+    ],
+)
+def test_grants_to_an_ai_service_sa_of_another_project_are_refused(
+    grant: tuple[str, str, dict[str, Any]],
+) -> None:
+    verdicts = judge_stack([runtime_account(), function_reading(IMAGES), grant])
+    [(urn, message)] = verdicts[RUNTIME_CHECK]
+    assert urn == grant[1]
+    assert NAMESAKE in message
+    assert f"expected {RUNTIME_SA} " in message
+
+
+def test_a_lookalike_outside_service_accounts_is_refused_too() -> None:
+    grant = bucket_grant("roles/storage.legacyObjectReader", LOOKALIKE)
+    [(urn, message)] = judge_stack([runtime_account(), grant])[RUNTIME_CHECK]
+    assert urn == grant[1]
+    assert LOOKALIKE in message
+
+
+def test_the_runtime_account_unknown_in_preview_is_judged_at_up() -> None:
+    grant = bucket_grant("roles/storage.legacyObjectReader", NAMESAKE)
+    stack = [runtime_account(UNKNOWN_STRING_VALUE), function_reading(IMAGES), grant]
+    assert RUNTIME_CHECK not in judge_stack(stack)
+
+
+def test_the_results_publisher_is_the_runtime_of_the_topics_project() -> None:
+    """The resource rule already knows the project when the grant names it."""
+    grant = topic_grant("ai-service-image-labeled", NAMESAKE)
+    [message] = judge(TOPIC_IAM, grant)[CONTRACT_TOPICS]
+    assert "of the topic's project" in message
+    by_path = topic_grant(f"projects/{PROJECT}/topics/ai-service-image-labeled", NAMESAKE)
+    del by_path["project"]
+    assert CONTRACT_TOPICS in judge(TOPIC_IAM, by_path)
+
+
+# --- The contract's grants name one account (issue 18) -------------------------------------------
+
+ONE_ACCOUNT = "contract-grants-one-user-service-account"
+OTHER_SERVICE = "serviceAccount:x@attacker-project.iam.gserviceaccount.com"
+
+
+def contract_grants(publisher: str, writer: str, reader: str) -> list[tuple[str, str, dict]]:
+    return [
+        function_reading(IMAGES),
+        (TOPIC_IAM, "urn:publisher", topic_grant("user-service-new-image", publisher)),
+        bucket_grant("roles/storage.objectUser", writer, UPLOADS_ONLY),
+        (SUBSCRIPTION_IAM, "urn:reader", subscription_grant(reader)),
+    ]
+
+
+def test_the_contract_granted_to_one_account_passes() -> None:
+    assert judge_stack(contract_grants(USER_SERVICE, USER_SERVICE, USER_SERVICE)) == {}
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    [
+        (OTHER_SERVICE, USER_SERVICE, USER_SERVICE),
+        (USER_SERVICE, OTHER_SERVICE, USER_SERVICE),
+        (USER_SERVICE, USER_SERVICE, OTHER_SERVICE),
+    ],
+    ids=["publisher", "uploads-writer", "results-reader"],
+)
+def test_a_contract_grant_to_a_second_account_is_refused(accounts: tuple[str, str, str]) -> None:
+    found = judge_stack(contract_grants(*accounts))[ONE_ACCOUNT]
+    assert len(found) == 3, "every grant of the contract is named"
+    for _urn, message in found:
+        assert "name 2 accounts" in message
+        assert OTHER_SERVICE in message
+        assert USER_SERVICE in message
+        assert "ai-service:userServiceAccount" in message
+
+
+def test_an_extra_contract_grant_beside_the_configured_one_is_refused() -> None:
+    extra = bucket_grant("roles/storage.objectUser", OTHER_SERVICE, UPLOADS_ONLY)
+    stack = [*contract_grants(USER_SERVICE, USER_SERVICE, USER_SERVICE), extra]
+    urns = {urn for urn, _message in judge_stack(stack)[ONE_ACCOUNT]}
+    assert extra[1] in urns
+    binding = (
+        "gcp:pubsub/topicIAMBinding:TopicIAMBinding",
+        "urn:two-publishers",
+        {
+            "topic": "user-service-new-image",
+            "role": PUBLISHER,
+            "members": [USER_SERVICE, OTHER_SERVICE],
+        },
+    )
+    assert ONE_ACCOUNT in judge_stack([function_reading(IMAGES), binding])
+
+
+def test_contract_members_unknown_in_preview_are_judged_at_up() -> None:
+    stack = contract_grants(USER_SERVICE, UNKNOWN_STRING_VALUE, USER_SERVICE)
+    assert ONE_ACCOUNT not in judge_stack(stack)

@@ -17,10 +17,13 @@ from typing import Any, Final
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Secret,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import (
     UNKNOWN_ARCHIVE_VALUE,
@@ -35,12 +38,47 @@ from pulumi_policy.proxy import (
 
 Props = Mapping[str, Any]
 Validator = Callable[[str, Props], list[str]]
+# (type, urn, properties) of every resource of the stack, as stack policies see them.
+Resources = Sequence[tuple[str, str, Props]]
+StackValidator = Callable[[Resources], list[tuple[str, str]]]  # -> (urn, message)
 
 SERVICE_NAME: Final = "user-service"  # user_service/stack/settings.py FUNCTION_NAME
 FUNCTION_V2: Final = "gcp:cloudfunctionsv2/function:Function"
+FUNCTION_V1: Final = "gcp:cloudfunctions/function:Function"
+CLOUD_RUN_V2_SERVICE: Final = "gcp:cloudrunv2/service:Service"
+CLOUD_RUN_V1_SERVICE: Final = "gcp:cloudrun/service:Service"
 CLOUD_RUN_INVOKER: Final = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 BUCKET: Final = "gcp:storage/bucket:Bucket"
+TOPIC: Final = "gcp:pubsub/topic:Topic"
 SUBSCRIPTION: Final = "gcp:pubsub/subscription:Subscription"
+# Access to a bucket beside its IAM policy: legacy ACLs (entities such as allUsers) and managed
+# folders' IAM (grants on a prefix of the bucket).
+STORAGE_ACL: Final = frozenset(
+    {
+        "gcp:storage/bucketAccessControl:BucketAccessControl",
+        "gcp:storage/objectAccessControl:ObjectAccessControl",
+        "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+        "gcp:storage/bucketACL:BucketACL",
+        "gcp:storage/objectACL:ObjectACL",
+        "gcp:storage/defaultObjectACL:DefaultObjectACL",
+    }
+)
+PUBLIC_PREDEFINED_ACLS: Final = frozenset({"publicread", "publicreadwrite", "authenticatedread"})
+# The AI-Service's resources (infra/settings.py, docs/user-service.md). The grants the contract needs
+# on them are the AI-Service stack's to make (its ai-service:userServiceAccount names this service's
+# account): the contract lives as code on the AI side, and this stack grants nothing there.
+AI_TOPICS: Final = frozenset(
+    {"user-service-new-image", "ai-service-image-labeled", "ai-service-image-labeling-dead-letter"}
+)
+AI_SUBSCRIPTIONS: Final = frozenset(
+    {
+        "user-service-image-labeled",
+        "ai-service-image-labeling-push",
+        "ai-service-image-labeling-dead-letter",
+    }
+)
+AI_NAME_PREFIX: Final = "ai-service-"  # its function, repository and accounts
+AI_BUCKET_SUFFIXES: Final = ("-ai-service-images", "-ai-service-source")  # <project>-ai-service-*
 PROJECT_IAM: Final = frozenset(
     {
         "gcp:projects/iAMMember:IAMMember",
@@ -153,6 +191,59 @@ def _is_the_service(name: object) -> bool:
     )
 
 
+_SERVICE_PATH: Final = re.compile(r"projects/([^/]+)/locations/([^/]+)/services/([^/]+)")
+
+
+def service_path(props: Props) -> tuple[Any, Any, Any] | None:
+    """(project, location, service) a Cloud Run IAM grant is on: from its full name, or its bare name
+    with its `project` and `location`; None when they disagree. Unknown parts stay UNKNOWN."""
+    name = props.get("name")
+    project, location = props.get("project"), props.get("location")
+    if name is UNKNOWN:
+        return UNKNOWN, UNKNOWN, UNKNOWN
+    if not isinstance(name, str):
+        return None
+    match = _SERVICE_PATH.fullmatch(name)
+    if match is None:
+        return project, location, name
+    for given, named in ((project, match[1]), (location, match[2])):
+        if isinstance(given, str) and given != named:
+            return None
+    return match[1], match[2], match[3]
+
+
+def _short(value: Any) -> Any:
+    """`name` from `name`, `projects/P/<kind>/name` or a bucket's `b/name`."""
+    if isinstance(value, str):
+        return value.rsplit("/", 1)[-1]
+    return value
+
+
+def ai_resource(props: Props) -> str | None:
+    """What of the AI-Service's a grant or ACL is on, by the names infra/settings.py gives them."""
+    targets = [
+        ("topic", _short(props.get("topic")), lambda name: name in AI_TOPICS),
+        ("subscription", _short(props.get("subscription")), lambda name: name in AI_SUBSCRIPTIONS),
+        ("bucket", _short(props.get("bucket")), lambda name: name.endswith(AI_BUCKET_SUFFIXES)),
+        ("service account", _short(props.get("serviceAccountId")), lambda _name: False),
+        ("service", _short(props.get("name")), lambda _name: False),
+        ("function", _short(props.get("cloudFunction")), lambda _name: False),
+        ("repository", _short(props.get("repository")), lambda _name: False),
+    ]
+    for kind, name, is_ai in targets:
+        if isinstance(name, str) and (is_ai(name) or name.startswith(AI_NAME_PREFIX)):
+            return f"{kind} {name}"
+    return None
+
+
+def _ai_grant_message(what: str) -> str:
+    return (
+        f"grants on the AI-Service's {what}; that grant is the AI-Service stack's to make (its "
+        "ai-service:userServiceAccount names this service's account; docs/user-service.md), never "
+        "this stack's"
+    )
+
+
 # --- Validators ----------------------------------------------------------------------------------
 
 
@@ -169,28 +260,66 @@ def function_ingress_violations(_type: str, props: Props) -> list[str]:
     ]
 
 
+def _public_acl_entities(props: Props) -> list[str]:
+    entities = [props.get("entity")] + [
+        entry.split(":", 1)[-1]
+        for entry in props.get("roleEntities") or []
+        if isinstance(entry, str)
+    ]
+    predefined = props.get("predefinedAcl")
+    if isinstance(predefined, str) and predefined.lower() in PUBLIC_PREDEFINED_ACLS:
+        entities.append(f"predefinedAcl {predefined}")
+    return [
+        entity
+        for entity in entities
+        if isinstance(entity, str)
+        and (entity.strip().lower() in PUBLIC_MEMBERS or entity.startswith("predefinedAcl"))
+    ]
+
+
 def public_member_violations(resource_type: str, props: Props) -> list[str]:
-    """allUsers only as run.invoker of the User-Service's Cloud Run service; allAuthenticatedUsers never."""
+    """allUsers only as run.invoker of the User-Service's Cloud Run service, named with its project
+    and location; allAuthenticatedUsers never; no public ACL."""
+    if resource_type in STORAGE_ACL:
+        return [
+            f"ACL {entity!r} makes objects public; the only public grant allowed is allUsers as "
+            f"roles/run.invoker of {SERVICE_NAME!r}"
+            for entity in _public_acl_entities(props)
+        ]
     violations = []
     policy_data = props.get("policyData")
     if isinstance(policy_data, str) and any(kind in policy_data.lower() for kind in PUBLIC_MEMBERS):
         violations.append("policyData grants to the public; only the ServiceIamMember may")
+    path = service_path(props)
     for member in _members(props):
         kind = member.strip().lower()
         if kind not in PUBLIC_MEMBERS:
             continue
+        # Pinned: project, location and name all given (or unknown until `pulumi up`).
+        pinned = path is not None and all(part is UNKNOWN or part for part in path)
         allowed = (
             kind == "allusers"
             and resource_type == CLOUD_RUN_INVOKER
             and props.get("role") == "roles/run.invoker"
-            and (props.get("name") is UNKNOWN or _is_the_service(props.get("name")))
+            and pinned
+            and path is not None
+            and path[2] in (SERVICE_NAME, UNKNOWN)
         )
         if not allowed:
             violations.append(
-                f"{member!r} is granted {props.get('role')!r} on {props.get('name') or 'a resource'}; "
-                f"the only public grant allowed is allUsers as roles/run.invoker of {SERVICE_NAME!r}"
+                f"{member!r} is granted {props.get('role')!r} on {props.get('name') or 'a resource'}"
+                f" (project {props.get('project')!r}, location {props.get('location')!r}); the only "
+                f"public grant allowed is allUsers as roles/run.invoker of {SERVICE_NAME!r}, named "
+                "with its project and location (projects/P/locations/L/services/"
+                f"{SERVICE_NAME}, or the name with project and location set, in agreement)"
             )
     return violations
+
+
+def ai_resource_grant_violations(_type: str, props: Props) -> list[str]:
+    """Nothing on the AI-Service's topics, subscriptions, buckets, function or accounts."""
+    what = ai_resource(props)
+    return [_ai_grant_message(what)] if what else []
 
 
 def primitive_role_violations(_type: str, props: Props) -> list[str]:
@@ -255,15 +384,128 @@ def push_subscription_violations(_type: str, props: Props) -> list[str]:
     return violations
 
 
-def local_environment_violations(_type: str, props: Props) -> list[str]:
-    environment = _lookup(props, "serviceConfig", "environmentVariables")
-    if not isinstance(environment, Mapping):
-        return []
+def _names(mapping: Any) -> list[str]:
+    return [str(key) for key in mapping] if isinstance(mapping, Mapping) else []
+
+
+def _listed(items: Any, key: str) -> list[str]:
+    """The string `key` of each mapping in a list, e.g. each env's name."""
+    values = [_lookup(item, key) for item in items] if isinstance(items, list) else []
+    return [value for value in values if isinstance(value, str)]
+
+
+def _container_env_names(containers: Any) -> list[str]:
+    found: list[str] = []
+    for container in containers if isinstance(containers, list) else []:
+        found += _listed(_lookup(container, "envs"), "name")
+    return found
+
+
+def deployed_environment(resource_type: str, props: Props) -> list[str]:
+    """The names of the environment a deployed service or function (or its build) is given."""
+    if resource_type == FUNCTION_V2:
+        return [
+            *_names(_lookup(props, "serviceConfig", "environmentVariables")),
+            *_listed(_lookup(props, "serviceConfig", "secretEnvironmentVariables"), "key"),
+            *_names(_lookup(props, "buildConfig", "environmentVariables")),
+        ]
+    if resource_type == FUNCTION_V1:
+        return [
+            *_names(props.get("environmentVariables")),
+            *_listed(props.get("secretEnvironmentVariables"), "key"),
+            *_names(props.get("buildEnvironmentVariables")),
+        ]
+    if resource_type == CLOUD_RUN_V2_SERVICE:
+        return _container_env_names(_lookup(props, "template", "containers"))
+    if resource_type == CLOUD_RUN_V1_SERVICE:
+        return _container_env_names(_lookup(props, "template", "spec", "containers"))
+    return []
+
+
+def local_environment_violations(resource_type: str, props: Props) -> list[str]:
+    names = set(deployed_environment(resource_type, props))
     return [
-        f"environment variable {name} is for local runs on the emulators only; deployed, results "
-        "are authenticated by Pub/Sub's OIDC token"
-        for name in sorted(LOCAL_ONLY_VARIABLES & set(environment))
+        f"environment variable {name} is for local runs on the emulators only (make local); "
+        "deployed, results are authenticated by Pub/Sub's OIDC token and the clients reach Google"
+        for name in sorted(LOCAL_ONLY_VARIABLES & names)
     ]
+
+
+# --- Stack validators: (type, urn, properties) of every resource -> (urn, message) ---------------
+
+
+def _the_function(resources: Resources) -> Props | None:
+    return next(
+        (
+            props
+            for kind, _urn, props in resources
+            if kind == FUNCTION_V2 and props.get("name") == SERVICE_NAME
+        ),
+        None,
+    )
+
+
+def public_invoker_pin_violations(resources: Resources) -> list[tuple[str, str]]:
+    """allUsers may invoke the Cloud Run service of this stack's own function: its project and
+    location, not a service of that name elsewhere."""
+    function = _the_function(resources)
+    found = []
+    for kind, urn, props in resources:
+        if kind != CLOUD_RUN_INVOKER or "allusers" not in [
+            m.strip().lower() for m in _members(props)
+        ]:
+            continue
+        path = service_path(props)
+        if function is None:
+            found.append(
+                (urn, f"allUsers may invoke a service, but this stack deploys no {SERVICE_NAME!r}")
+            )
+            continue
+        expected = (function.get("project"), function.get("location"), SERVICE_NAME)
+        if path is None or None in path or UNKNOWN in (*path, *expected):
+            continue  # unpinned names are refused per resource; unknowns are judged at up
+        if path != expected:
+            found.append(
+                (
+                    urn,
+                    f"allUsers invokes projects/{path[0]}/locations/{path[1]}/services/{path[2]}; "
+                    f"the only public service is this stack's own, projects/{expected[0]}/"
+                    f"locations/{expected[1]}/services/{SERVICE_NAME}",
+                )
+            )
+    return found
+
+
+def ai_resources_in_use(resources: Resources) -> set[tuple[str, str]]:
+    """(kind, name) of the AI-Service's resources this stack uses, whatever they are named: the
+    bucket and topic its function is configured with, and the topics it subscribes to without
+    creating them."""
+    used: set[tuple[str, str]] = set()
+    function = _the_function(resources)
+    environment = _lookup(function, "serviceConfig", "environmentVariables")
+    if isinstance(environment, Mapping):
+        for key, kind in (("BUCKET_NAME", "bucket"), ("NEW_IMAGE_TOPIC", "topic")):
+            if isinstance(environment.get(key), str):
+                used.add((kind, _short(environment[key])))
+    created = {_short(props.get("name")) for kind, _urn, props in resources if kind == TOPIC}
+    for kind, _urn, props in resources:
+        topic = _short(props.get("topic")) if kind == SUBSCRIPTION else None
+        if isinstance(topic, str) and topic not in created:
+            used.add(("topic", topic))
+    return used
+
+
+def ai_resource_in_use_violations(resources: Resources) -> list[tuple[str, str]]:
+    used = ai_resources_in_use(resources)
+    found = []
+    for kind, urn, props in resources:
+        if not (_is_iam(kind) or kind in STORAGE_ACL):
+            continue
+        for what in ("bucket", "topic"):
+            name = _short(props.get(what))
+            if (what, name) in used:
+                found.append((urn, f"{kind}: {_ai_grant_message(f'{what} {name}')}"))
+    return found
 
 
 # --- Policies ------------------------------------------------------------------------------------
@@ -288,7 +530,25 @@ def _policy(
     )
 
 
-POLICIES: list[ResourceValidationPolicy] = [
+def _stack_policy(name: str, description: str, validator: StackValidator) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = []
+        for resource in args.resources:
+            props = plain_properties(resource.props)
+            if isinstance(props, Mapping):
+                resources.append((resource.resource_type, resource.urn, props))
+        for urn, message in validator(resources):
+            report_violation(message, urn)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+POLICIES: list[Policy] = [
     _policy(
         "public-ingress-only-for-the-user-service",
         "Only the User-Service's function accepts traffic from anywhere.",
@@ -297,9 +557,28 @@ POLICIES: list[ResourceValidationPolicy] = [
     ),
     _policy(
         "public-invoker-only-for-the-user-service",
-        "allUsers only as run.invoker of the User-Service; allAuthenticatedUsers never.",
-        _is_iam,
+        "allUsers only as run.invoker of the User-Service, named with its project and location; "
+        "allAuthenticatedUsers never; no public ACL.",
+        lambda kind: _is_iam(kind) or kind in STORAGE_ACL,
         public_member_violations,
+    ),
+    _stack_policy(
+        "public-invoker-is-this-stacks-service",
+        "allUsers invokes this stack's own user-service (its function's project and location).",
+        public_invoker_pin_violations,
+    ),
+    _policy(
+        "no-grants-on-the-ai-service-resources",
+        "No grant or ACL on the AI-Service's topics, subscriptions, buckets, function or accounts: "
+        "the AI stack makes the contract's grants.",
+        lambda kind: _is_iam(kind) or kind in STORAGE_ACL,
+        ai_resource_grant_violations,
+    ),
+    _stack_policy(
+        "no-grants-on-the-ai-service-resources-in-use",
+        "No grant or ACL on the bucket and topics this stack uses from the AI-Service (its "
+        "function's BUCKET_NAME and NEW_IMAGE_TOPIC, the topics it subscribes to).",
+        ai_resource_in_use_violations,
     ),
     _policy(
         "iam-no-primitive-roles", "No owner/editor/viewer.", _is_iam, primitive_role_violations
@@ -327,8 +606,9 @@ POLICIES: list[ResourceValidationPolicy] = [
     ),
     _policy(
         "no-local-only-settings-deployed",
-        "The deployed service never gets the local push token or an emulator host.",
-        lambda kind: kind == FUNCTION_V2,
+        "The deployed service never gets the local push token or an emulator host (Cloud Run "
+        "containers' envs; functions' service, secret and build environment).",
+        lambda kind: kind in {FUNCTION_V2, FUNCTION_V1, CLOUD_RUN_V2_SERVICE, CLOUD_RUN_V1_SERVICE},
         local_environment_violations,
     ),
 ]

@@ -3,7 +3,7 @@
 from typing import Any
 
 import pytest
-from pack_harness import judge
+from pack_harness import judge, judge_stack
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
@@ -175,3 +175,320 @@ def test_values_unknown_in_preview_are_not_judged() -> None:
         )
         == {}
     )
+
+
+# --- The AI-Service's resources are the AI stack's to grant on (issue 18) ------------------------
+
+AI_PROJECT = "bike-share-ai"
+AI_IMAGES = f"{AI_PROJECT}-ai-service-images"
+ON_AI_RESOURCES = "no-grants-on-the-ai-service-resources"
+IN_USE = "no-grants-on-the-ai-service-resources-in-use"
+TOPIC_IAM = "gcp:pubsub/topicIAMMember:TopicIAMMember"
+BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        # Forged verdicts: publishing results.
+        (
+            TOPIC_IAM,
+            {
+                "topic": "ai-service-image-labeled",
+                "role": "roles/pubsub.publisher",
+                "member": RUNTIME,
+            },
+        ),
+        (
+            "gcp:pubsub/topicIAMBinding:TopicIAMBinding",
+            {
+                "topic": f"projects/{AI_PROJECT}/topics/ai-service-image-labeled",
+                "role": "roles/pubsub.publisher",
+                "members": ["user:evil@example.com"],
+            },
+        ),
+        # The contract's own grant, made from the wrong side.
+        (
+            TOPIC_IAM,
+            {
+                "topic": "user-service-new-image",
+                "role": "roles/pubsub.publisher",
+                "member": RUNTIME,
+            },
+        ),
+        (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            {
+                "subscription": "user-service-image-labeled",
+                "role": "roles/pubsub.subscriber",
+                "member": RUNTIME,
+            },
+        ),
+        (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            {
+                "subscription": "ai-service-image-labeling-push",
+                "role": "roles/pubsub.subscriber",
+                "member": RUNTIME,
+            },
+        ),
+        # Reading the images.
+        (
+            BUCKET_IAM,
+            {"bucket": AI_IMAGES, "role": "roles/storage.objectViewer", "member": RUNTIME},
+        ),
+        (
+            BUCKET_IAM,
+            {"bucket": f"b/{AI_IMAGES}", "role": "roles/storage.objectAdmin", "member": RUNTIME},
+        ),
+        (
+            "gcp:storage/managedFolderIamMember:ManagedFolderIamMember",
+            {
+                "bucket": AI_IMAGES,
+                "managedFolder": "uploads/",
+                "role": "roles/storage.objectViewer",
+                "member": RUNTIME,
+            },
+        ),
+        (
+            "gcp:storage/bucketAccessControl:BucketAccessControl",
+            {"bucket": AI_IMAGES, "role": "READER", "entity": "user-evil@example.com"},
+        ),
+        # Its function and its accounts.
+        (
+            INVOKER,
+            {
+                "name": f"projects/{AI_PROJECT}/locations/us-central1/services/ai-service-image-labeling",
+                "role": "roles/run.invoker",
+                "member": RUNTIME,
+            },
+        ),
+        (
+            "gcp:serviceaccount/iAMMember:IAMMember",
+            {
+                "serviceAccountId": f"projects/{AI_PROJECT}/serviceAccounts/"
+                f"ai-service-sa@{AI_PROJECT}.iam.gserviceaccount.com",
+                "role": "roles/iam.serviceAccountTokenCreator",
+                "member": RUNTIME,
+            },
+        ),
+    ],
+)
+def test_no_grant_on_the_ai_service_resources(resource_type: str, props: dict[str, Any]) -> None:
+    [message] = judge(resource_type, props)[ON_AI_RESOURCES]
+    assert "the AI-Service stack's to make" in message
+    assert "ai-service:userServiceAccount" in message
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        (
+            TOPIC_IAM,
+            {
+                "topic": "user-service-results-dead-letter",
+                "role": "roles/pubsub.publisher",
+                "member": "serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com",
+            },
+        ),
+        (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            {
+                "subscription": "user-service-results-push",
+                "role": "roles/pubsub.subscriber",
+                "member": "serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com",
+            },
+        ),
+        (
+            BUCKET_IAM,
+            {
+                "bucket": "p-user-service-source",
+                "role": "roles/storage.objectViewer",
+                "member": RUNTIME,
+            },
+        ),
+    ],
+)
+def test_grants_on_the_stacks_own_resources_pass(resource_type: str, props: dict[str, Any]) -> None:
+    assert judge(resource_type, props) == {}
+
+
+def service_function(
+    project: Any = "p", location: Any = "us-central1", **environment: str
+) -> tuple[str, str, dict[str, Any]]:
+    props = function("user-service", "ALLOW_ALL", **environment)
+    return FUNCTION, "urn:function", props | {"project": project, "location": location}
+
+
+def test_no_grant_on_what_the_service_uses_from_the_ai_service_whatever_its_name() -> None:
+    """The images bucket and topics may be named otherwise (ai-service:imagesBucket): the function's
+    configuration and the topics it subscribes to name them."""
+    stack = [
+        service_function(BUCKET_NAME="team-photos", NEW_IMAGE_TOPIC="uploads-announced"),
+        (
+            "gcp:pubsub/subscription:Subscription",
+            "urn:results",
+            {"name": "user-service-results-push", "topic": "projects/ai/topics/verdicts"},
+        ),
+        ("gcp:pubsub/topic:Topic", "urn:dead", {"name": "user-service-results-dead-letter"}),
+    ]
+    grants = [
+        (BUCKET_IAM, "urn:bucket", {"bucket": "team-photos", "role": "roles/storage.objectViewer"}),
+        (TOPIC_IAM, "urn:new", {"topic": "uploads-announced", "role": "roles/pubsub.publisher"}),
+        (TOPIC_IAM, "urn:verdicts", {"topic": "verdicts", "role": "roles/pubsub.publisher"}),
+        (
+            "gcp:storage/defaultObjectACL:DefaultObjectACL",
+            "urn:acl",
+            {"bucket": "team-photos", "roleEntities": ["READER:user-x@example.com"]},
+        ),
+    ]
+    for grant in grants:
+        [(urn, message)] = judge_stack([*stack, (*grant[:2], grant[2] | {"member": RUNTIME})])[
+            IN_USE
+        ]
+        assert urn == grant[1]
+        assert "the AI-Service stack's to make" in message
+    own = (TOPIC_IAM, "urn:own", {"topic": "user-service-results-dead-letter", "member": RUNTIME})
+    assert judge_stack([*stack, own]) == {}
+
+
+# --- The one public grant, pinned (issue 18) -------------------------------------------------------
+
+PINNED = "public-invoker-is-this-stacks-service"
+
+
+def public_invoker(name: str, **where: str) -> tuple[str, str, dict[str, Any]]:
+    props = {"name": name, "role": "roles/run.invoker", "member": "allUsers", **where}
+    return INVOKER, "urn:public", props
+
+
+def test_the_public_invoker_on_the_stacks_own_service_passes() -> None:
+    assert judge_stack([service_function(), public_invoker(SERVICE)]) == {}
+    bare = public_invoker("user-service", project="p", location="us-central1")
+    assert judge(*bare[::2]) == {}
+    assert judge_stack([service_function(), bare]) == {}
+
+
+@pytest.mark.parametrize(
+    "invoker",
+    [
+        public_invoker("projects/other/locations/us-central1/services/user-service"),
+        public_invoker("projects/p/locations/europe-west1/services/user-service"),
+        public_invoker("user-service", project="other", location="us-central1"),
+    ],
+)
+def test_a_public_invoker_on_a_namesake_elsewhere_is_refused(
+    invoker: tuple[str, str, dict[str, Any]],
+) -> None:
+    [(urn, message)] = judge_stack([service_function(), invoker])[PINNED]
+    assert urn == "urn:public"
+    assert "projects/p/locations/us-central1/services/user-service" in message
+
+
+def test_a_public_invoker_without_the_service_is_refused() -> None:
+    [(_urn, message)] = judge_stack([public_invoker(SERVICE)])[PINNED]
+    assert "deploys no 'user-service'" in message
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        # A bare name: the project is whatever the provider's is.
+        {"name": "user-service"},
+        {"name": "user-service", "project": "p"},
+        # The name and the project or location disagree.
+        {"name": SERVICE, "project": "other"},
+        {"name": SERVICE, "location": "europe-west1"},
+    ],
+)
+def test_the_public_invoker_names_its_project_and_location(props: dict[str, Any]) -> None:
+    verdict = judge(INVOKER, props | {"role": "roles/run.invoker", "member": "allUsers"})
+    [message] = verdict["public-invoker-only-for-the-user-service"]
+    assert "named with its project and location" in message
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "roleEntities": ["READER:allUsers"]}),
+        ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "predefinedAcl": "publicRead"}),
+        (
+            "gcp:storage/objectAccessControl:ObjectAccessControl",
+            {"bucket": "b", "object": "o", "entity": "allAuthenticatedUsers"},
+        ),
+        (
+            "gcp:storage/defaultObjectACL:DefaultObjectACL",
+            {"bucket": "b", "roleEntities": ["READER:allAuthenticatedUsers"]},
+        ),
+    ],
+)
+def test_no_public_acl(resource_type: str, props: dict[str, Any]) -> None:
+    [message] = judge(resource_type, props)["public-invoker-only-for-the-user-service"]
+    assert "makes objects public" in message
+
+
+# --- The local push token is never deployed (issue 18) -------------------------------------------
+
+LOCAL_ONLY = "no-local-only-settings-deployed"
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        (
+            "gcp:cloudrunv2/service:Service",
+            {
+                "name": "user-service",
+                "template": {
+                    "containers": [
+                        {"image": "i", "envs": [{"name": "A", "value": "1"}]},
+                        {"image": "j", "envs": [{"name": "LOCAL_PUSH_TOKEN", "value": "x" * 20}]},
+                    ]
+                },
+            },
+        ),
+        (
+            "gcp:cloudrun/service:Service",
+            {
+                "name": "user-service",
+                "template": {
+                    "spec": {"containers": [{"envs": [{"name": "LOCAL_PUSH_TOKEN", "value": "x"}]}]}
+                },
+            },
+        ),
+        (
+            FUNCTION,
+            {
+                "name": "user-service",
+                "serviceConfig": {
+                    "ingressSettings": "ALLOW_ALL",
+                    "secretEnvironmentVariables": [
+                        {"key": "LOCAL_PUSH_TOKEN", "secret": "s", "version": "latest"}
+                    ],
+                },
+            },
+        ),
+        (
+            FUNCTION,
+            {
+                "name": "user-service",
+                "serviceConfig": {"ingressSettings": "ALLOW_ALL"},
+                "buildConfig": {"environmentVariables": {"LOCAL_PUSH_TOKEN": "x"}},
+            },
+        ),
+        (
+            "gcp:cloudfunctions/function:Function",
+            {"name": "user-service", "environmentVariables": {"LOCAL_PUSH_TOKEN": "x"}},
+        ),
+    ],
+)
+def test_the_local_push_token_is_refused_in_every_deployed_environment(
+    resource_type: str, props: dict[str, Any]
+) -> None:
+    [message] = judge(resource_type, props)[LOCAL_ONLY]
+    assert "LOCAL_PUSH_TOKEN is for local runs" in message
+
+
+def test_a_cloud_run_service_without_local_settings_passes_that_rule() -> None:
+    service = {"name": "s", "template": {"containers": [{"envs": [{"name": "BUCKET_NAME"}]}]}}
+    assert LOCAL_ONLY not in judge("gcp:cloudrunv2/service:Service", service)
