@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from google.cloud import storage
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from ops.emulators import FirestoreEmulator, PubSubEmulator, pubsub_clients
 from tests.user_service.browser import browser, placed
@@ -153,6 +153,26 @@ def test_a_bicycle_is_allowed_with_its_labels(page: Page) -> None:
     expect(upload.locator(".message")).to_have_text("Allowed: Bicycle found (97%).")
     expect(upload.locator(".labels li").first).to_have_text("Bicycle 97%")
     expect(upload.locator("progress")).to_be_hidden()
+
+
+def test_a_passing_outage_of_the_service_s_peers_does_not_refuse_the_upload(page: Page) -> None:
+    """Transient faults are retried: the service answers 503 when Firestore or Pub/Sub is briefly
+    unavailable ('say done again'); the screen asks again instead of refusing the photo."""
+    unavailable = {"/api/uploads": 2, "/done": 2}  # path ending -> 503s still to answer
+
+    def flaky(route: Route) -> None:
+        ending = next((end for end in unavailable if route.request.url.endswith(end)), None)
+        if route.request.method == "POST" and ending and unavailable[ending] > 0:
+            unavailable[ending] -= 1
+            route.fulfill(status=503, json={"code": "UNAVAILABLE", "error": "try again"})
+        else:
+            route.continue_()
+
+    page.route("**/api/uploads**", flaky)
+    choose(page, SAMPLES / "bicycle.png")
+    upload = card(page, "bicycle.png")
+    expect(upload).to_have_attribute("data-state", "accepted", timeout=VERDICT_TIMEOUT_MS)
+    assert unavailable == {"/api/uploads": 0, "/done": 0}  # both were refused twice first
 
 
 def test_a_house_is_blocked_and_its_image_deleted(page: Page, bucket: storage.Bucket) -> None:

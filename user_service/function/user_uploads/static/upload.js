@@ -51,6 +51,21 @@
     return { ok: response.ok, status: response.status, data };
   }
 
+  // A 503 (one of the service's peers briefly unavailable) or no answer at all is asked again, a few
+  // times over about 8 s, before the screen gives up: the API says "say done again" for it, and a
+  // create that failed stored nothing the user will see (an entry never uploaded expires).
+  const RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
+
+  async function persistently(method, path, body) {
+    let answer = await api(method, path, body);
+    for (const delay of RETRY_DELAYS_MS) {
+      if (answer.status !== 503 && answer.status !== 0) break;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      answer = await api(method, path, body);
+    }
+    return answer;
+  }
+
   function newCard(file) {
     const card = template.content.firstElementChild.cloneNode(true);
     card.querySelector(".name").textContent = file.name;
@@ -158,7 +173,7 @@
 
   async function start(file) {
     const card = newCard(file);
-    const created = await api("POST", "/api/uploads", { content_type: file.type, size: file.size });
+    const created = await persistently("POST", "/api/uploads", { content_type: file.type, size: file.size });
     if (!created.ok) return refuse(card, created.data.error);
     render(card, created.data.entry);
     try {
@@ -166,7 +181,7 @@
     } catch (error) {
       return refuse(card, error.message);
     }
-    const done = await api("POST", `/api/uploads/${created.data.id}/done`);
+    const done = await persistently("POST", `/api/uploads/${created.data.id}/done`);
     if (!done.ok) return refuse(card, done.data.error);
     render(card, done.data);
     if (!done.data.final) setTimeout(() => poll(card, created.data.id, performance.now()), FAST_POLL_MS);
