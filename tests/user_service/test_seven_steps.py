@@ -298,6 +298,8 @@ def test_the_same_announcement_twice_leaves_one_accepted_entry(system: System) -
     assert later["status"] == "labeled"
     assert later["processed_at"] > json.loads(first_result.data)["processed_at"]
     wait_until(lambda: system.entry(upload_id)["result"]["processed_at"] == later["processed_at"])
+    # The log line follows the stored entry (it is written once the transaction is committed).
+    assert wait_until(lambda: len(system.outcomes(upload_id)) == 2)
     assert system.outcomes(upload_id) == ["applied", "applied"]
     again = system.entry(upload_id)
     assert (again["state"], again["completed_at"]) == ("accepted", first["completed_at"])
