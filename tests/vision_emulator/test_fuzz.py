@@ -32,6 +32,7 @@ from vision_emulator.service import build_server as build_emulator_server
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FEATURE_TYPES = [int(kind) for kind in vision_v1.Feature.Type.__members__.values()]
 MODES = ("1", "L", "P", "RGB", "RGBA", "I;16", "CMYK", "LA")
+ICO_MAX_SIDE = 256
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,11 @@ def encoded_image(image_format: str, mode: str, width: int, height: int) -> byte
         image = image.convert("RGB")
     if image_format in ("GIF", "BMP", "ICO", "WEBP") and mode in ("I;16", "CMYK", "LA"):
         image = image.convert("RGBA" if image_format in ("ICO", "WEBP") else "RGB")
+    # An icon holds at most 256 x 256 pixels; Pillow drops larger sizes and, left with none, raises
+    # "All sizes too large for image" (PIL/IcoImagePlugin.py, 13.0): ask for one it can write.
+    options = {"sizes": [(min(width, ICO_MAX_SIDE), min(height, ICO_MAX_SIDE))]}
     buffer = io.BytesIO()
-    image.save(buffer, format=image_format)
+    image.save(buffer, format=image_format, **(options if image_format == "ICO" else {}))
     return buffer.getvalue()
 
 
