@@ -59,13 +59,18 @@ NMS_IOU = 0.5
 # run through the same network. A 300 x 300 input leaves an object that is not the main subject few
 # pixels; a window gives it more. The network stretches whatever it gets to its square input, so no
 # view is wider (or taller) than TILE_MAX_ASPECT: a wide frame is seen whole through a letterbox (black
-# bars) and in full-height windows across it, never squashed (issue 18).
+# bars), in full-height windows across it and in windows of TILE_FRACTION of its height, never squashed
+# (issue 18).
 TILE_FRACTION = 0.66
 TILE_MAX_ASPECT = 1.8
 TILE_OVERLAP = 0.3  # neighbouring windows share at least this fraction of a window's side
 # At most this many windows along a side: past it (a panorama, a strip) the windows get wider instead.
 TILE_MAX_ALONG = 4
 TILE_MERGE_OVERLAP = 0.5
+# A letterbox's bars are no part of the image: what the network finds there, or in a box lying mostly on
+# them (a whole-frame "Car 0.50" around a wide frame's letterbox), is not in the image. An anchor's box
+# counts only if at least this fraction of it (of its part inside the view) lies on the image.
+TILE_MIN_ON_IMAGE = 0.75
 
 
 class ModelMissing(Exception):
@@ -191,15 +196,27 @@ def non_max_suppression(boxes: FloatArray, scores: FloatArray, iou: float = NMS_
 
 
 def interpret(
-    encodings: FloatArray, logits: FloatArray, min_score: float = DEFAULT_MIN_SCORE
+    encodings: FloatArray,
+    logits: FloatArray,
+    min_score: float = DEFAULT_MIN_SCORE,
+    on_image: Box | None = None,
 ) -> Detections:
-    """The network's raw outputs for one image, (1917, 4) and (1917, 24), as class scores and objects."""
+    """The network's raw outputs for one image, (1917, 4) and (1917, 24), as class scores and objects.
+
+    `on_image`: where the image lies in a letterboxed view (normalized to the view); the anchors whose
+    box lies less than TILE_MIN_ON_IMAGE on it (on the bars) count for nothing, scores included.
+    """
     scores = sigmoid(logits)[:, 1:]  # the background column is never a class
+    boxes = np.clip(decode_boxes(encodings), 0.0, 1.0)
+    if on_image is not None:
+        scores = np.where(
+            (on_image_fraction(boxes, on_image) >= TILE_MIN_ON_IMAGE)[:, np.newaxis], scores, 0.0
+        ).astype(np.float32)
     class_scores = tuple(float(score) for score in scores.max(axis=0))
     best_class = scores.argmax(axis=1)
     best_score = scores[np.arange(len(scores)), best_class]
     candidates = np.flatnonzero(best_score >= min_score)
-    boxes = np.clip(decode_boxes(encodings[candidates], ANCHORS[candidates]), 0.0, 1.0)
+    boxes = boxes[candidates]
     objects: list[Detection] = []
     for column in np.unique(best_class[candidates]):
         same = np.flatnonzero(best_class[candidates] == column)
@@ -216,6 +233,22 @@ def interpret(
     return Detections(class_scores=class_scores, objects=tuple(objects))
 
 
+def on_image_fraction(boxes: FloatArray, on_image: Box) -> FloatArray:
+    """How much of each box (rows of y_min, x_min, y_max, x_max, within the view) lies on `on_image`:
+    1 for a box inside the image, 0 for one on the bars alone (and for an empty box)."""
+    height = np.clip(
+        np.minimum(boxes[:, 2], on_image.y_max) - np.maximum(boxes[:, 0], on_image.y_min), 0, None
+    )
+    width = np.clip(
+        np.minimum(boxes[:, 3], on_image.x_max) - np.maximum(boxes[:, 1], on_image.x_min), 0, None
+    )
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    result: FloatArray = np.where(areas > 0, height * width / np.maximum(areas, 1e-12), 0.0).astype(
+        np.float32
+    )
+    return result
+
+
 WHOLE = Box(x_min=0.0, y_min=0.0, x_max=1.0, y_max=1.0)
 
 
@@ -227,12 +260,14 @@ def views_for(
     overlap: float = TILE_OVERLAP,
 ) -> tuple[Box, ...]:
     """What the network looks at in a `width` x `height` image, normalized to it; never a view more
-    than `max_aspect` times wider than tall or taller than wide (in pixels), at most 5 of them.
+    than `max_aspect` times wider than tall or taller than wide (in pixels).
 
     An image of ordinary shape (up to `max_aspect`): the whole of it, then a 2 x 2 grid of crops of
-    `fraction` of each side, corner to corner. A wider (or taller) one: the whole of it through a
-    letterbox (a square box reaching past the image: black bars), then windows of its full height
-    across its width (full width down its height), overlapping by at least `overlap`.
+    `fraction` of each side, corner to corner (5 views). A wider (or taller) one: the whole of it
+    through a letterbox (a square box reaching past the image: black bars), windows of its full height
+    across its width (full width down its height), then two rows of windows of `fraction` of its
+    height across it (the 2 x 2 crops' zoom, unsquashed), neighbours overlapping by at least `overlap`
+    (9 views for a 640 x 272 frame, at most 13).
     """
     long_side, short_side = max(width, height), min(width, height)
     if long_side <= max_aspect * short_side:
@@ -240,7 +275,25 @@ def views_for(
     margin_x = (long_side - width) / 2 / width
     margin_y = (long_side - height) / 2 / height
     letterbox = Box(-margin_x, -margin_y, 1.0 + margin_x, 1.0 + margin_y)
-    return (letterbox, *windows(width, height, 1.0, max_aspect, overlap))
+    return (
+        letterbox,
+        *windows(width, height, 1.0, max_aspect, overlap),
+        *windows(width, height, fraction, max_aspect, overlap),
+    )
+
+
+def image_in_view(window: Box) -> Box | None:
+    """Where the image lies in a view reaching past it (a letterbox), normalized to the view; None for
+    a view inside the image."""
+    if window.x_min >= 0 and window.y_min >= 0 and window.x_max <= 1 and window.y_max <= 1:
+        return None
+    width, height = window.x_max - window.x_min, window.y_max - window.y_min
+    return Box(
+        x_min=(max(0.0, window.x_min) - window.x_min) / width,
+        y_min=(max(0.0, window.y_min) - window.y_min) / height,
+        x_max=(min(1.0, window.x_max) - window.x_min) / width,
+        y_max=(min(1.0, window.y_max) - window.y_min) / height,
+    )
 
 
 def windows(
@@ -493,19 +546,21 @@ class Detector:
         finally:
             self._pool.put(interpreter)
 
-    def _single(self, interpreter: Any, image: Image.Image) -> Detections:
+    def _single(
+        self, interpreter: Any, image: Image.Image, on_image: Box | None = None
+    ) -> Detections:
         interpreter.set_tensor(self._input, input_tensor(image))
         interpreter.invoke()
         encodings: FloatArray = interpreter.get_tensor(self._encodings)[0].copy()
         logits: FloatArray = interpreter.get_tensor(self._logits)[0].copy()
-        return interpret(encodings, logits, self.min_score)
+        return interpret(encodings, logits, self.min_score, on_image)
 
     def _detect(self, interpreter: Any, image: Image.Image) -> Detections:
         if image.mode != "RGB":
             image = image.convert("RGB")
         passes = []
         for window in self.views(*image.size):
-            found = self._single(interpreter, view_input(image, window))
+            found = self._single(interpreter, view_input(image, window), image_in_view(window))
             passes.append(
                 Detections(
                     class_scores=found.class_scores,

@@ -18,12 +18,14 @@ from vision_emulator.images import decode
 from vision_emulator.model import (
     ANCHORS,
     NUM_BOXES,
+    TILE_FRACTION,
     TILE_MAX_ASPECT,
     Box,
     Detection,
     Detections,
     Detector,
     decode_boxes,
+    image_in_view,
     interpret,
     merge,
     non_max_suppression,
@@ -117,6 +119,46 @@ def test_objects_below_the_minimum_score_are_dropped() -> None:
     assert result.class_scores[BICYCLE] == pytest.approx(0.475, abs=1e-3)
 
 
+# Zero encodings decode to the anchors themselves: the top layer's first anchor covers the whole view
+# (0.025..0.975), the lowest layer's first anchor in its middle cell (9, 9) the middle tenth of it.
+WHOLE_VIEW_ANCHOR = NUM_BOXES - 6
+MIDDLE_ANCHOR = (9 * 19 + 9) * 3
+
+
+def test_what_lies_mostly_on_a_letterboxs_bars_is_not_in_the_image() -> None:
+    """Issue 18 review: a whole-frame "Car 0.50" came from the letterbox of a 640 x 272 frame, a box
+    covering the padded square; neither its label nor its object may be answered."""
+    letterbox = views_for(640, 272)[0]
+    on_image = image_in_view(letterbox)
+    assert on_image is not None
+    assert (on_image.x_min, on_image.x_max) == (0.0, 1.0)
+    assert (on_image.y_min, on_image.y_max) == pytest.approx((0.2875, 0.7125), abs=1e-3)
+    car = next(item.index - 1 for item in CLASSES if item.name == "Car")
+    logits = np.full((NUM_BOXES, len(LABEL_MAP)), -20.0, dtype=np.float32)
+    logits[WHOLE_VIEW_ANCHOR, 1 + car] = 0.0  # sigmoid 0.5, over the whole padded square
+    logits[MIDDLE_ANCHOR, 1 + BICYCLE] = 1.0  # sigmoid 0.73, on the image
+    encodings = np.zeros((NUM_BOXES, 4), dtype=np.float32)
+
+    padded = interpret(encodings, logits, min_score=0.5, on_image=on_image)
+    assert [item.detector_class.name for item in padded.objects] == ["Bicycle"]
+    assert padded.class_scores[car] < 0.01
+    assert padded.class_scores[BICYCLE] == pytest.approx(0.731, abs=1e-3)
+    # The same box in a view inside the image (no bars) is an object like any other.
+    unpadded = interpret(encodings, logits, min_score=0.5)
+    assert [item.detector_class.name for item in unpadded.objects] == ["Bicycle", "Car"]
+
+
+def test_only_a_view_reaching_past_the_image_has_bars() -> None:
+    letterbox, *windows = views_for(272, 640)
+    on_image = image_in_view(letterbox)
+    assert on_image is not None
+    assert (on_image.x_min, on_image.y_min, on_image.x_max, on_image.y_max) == pytest.approx(
+        (0.2875, 0.0, 0.7125, 1.0)
+    )
+    assert all(image_in_view(window) is None for window in windows)
+    assert all(image_in_view(view) is None for view in views_for(768, 576))
+
+
 @pytest.fixture(scope="module")
 def detector() -> Detector:
     return Detector(parallelism=1)
@@ -196,18 +238,34 @@ def test_a_wide_or_tall_frame_is_never_squashed_letterboxed_whole_and_covered_by
     assert min(letterbox.x_min, letterbox.y_min) < 0  # it reaches past the short side
     assert all(pixel_aspect(window, width, height) <= TILE_MAX_ASPECT + 1e-6 for window in windows)
     assert all(0 <= w.x_min < w.x_max <= 1 and 0 <= w.y_min < w.y_max <= 1 for w in windows)
-    # Full-height (or full-width) windows cover the frame end to end, overlapping.
-    assert 2 <= len(windows) <= 4
-    assert all(max(w.x_max - w.x_min, w.y_max - w.y_min) == pytest.approx(1.0) for w in windows)
-    assert min(min(w.x_min, w.y_min) for w in windows) == 0.0
-    assert max(max(w.x_max, w.y_max) for w in windows) == pytest.approx(1.0)
+
+    def short_side(window: Box) -> float:
+        return window.y_max - window.y_min if width > height else window.x_max - window.x_min
+
+    # Full-height (or full-width) windows cover the frame end to end, overlapping ...
+    full = [w for w in windows if short_side(w) == pytest.approx(1.0)]
+    assert 2 <= len(full) <= 4
+    assert min(min(w.x_min, w.y_min) for w in full) == 0.0
+    assert max(max(w.x_max, w.y_max) for w in full) == pytest.approx(1.0)
+    # ... and two rows of windows of 66 % of the short side, the old crops' zoom (a partly hidden
+    # bike at a frame's edge needs it: docs/vision-emulator.md "Tiling"), cover it corner to corner.
+    zoomed = [w for w in windows if short_side(w) == pytest.approx(TILE_FRACTION)]
+    assert len(full) + len(zoomed) == len(windows)
+    assert 4 <= len(zoomed) <= 8
+    across = [
+        (w.y_min, w.x_min, w.x_max) if width > height else (w.x_min, w.y_min, w.y_max)
+        for w in zoomed
+    ]
+    assert sorted({round(start, 6) for start, _, _ in across}) == [0.0, round(1 - TILE_FRACTION, 6)]
+    assert min(start for _, start, _ in across) == 0.0
+    assert max(end for _, _, end in across) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
     ("width", "height"), [(75_000_000, 1), (1, 20_000), (3, 1), (1, 1), (640, 272)]
 )
-def test_a_strip_of_any_length_costs_at_most_5_passes(width: int, height: int) -> None:
-    assert 1 <= len(views_for(width, height)) <= 5
+def test_a_strip_of_any_length_costs_at_most_13_passes(width: int, height: int) -> None:
+    assert 1 <= len(views_for(width, height)) <= 13
 
 
 def test_a_letterbox_is_the_image_scaled_into_the_square_input_between_black_bars() -> None:
@@ -273,5 +331,31 @@ def test_tiling_finds_a_bicycle_too_small_for_the_single_pass(detector: Detector
     (found,) = [item for item in tiled.objects if item.detector_class.name == "Bicycle"]
     center_x = (found.box.x_min + found.box.x_max) / 2 * canvas.width
     center_y = (found.box.y_min + found.box.y_max) / 2 * canvas.height
+    assert left <= center_x <= left + small.width
+    assert top <= center_y <= top + small.height
+
+
+@pytest.mark.parametrize("corner", ["top left", "top right", "bottom left", "bottom right"])
+def test_a_small_bicycle_in_a_corner_of_a_wide_frame_is_found(
+    detector: Detector, corner: str
+) -> None:
+    """Issue 18's review: letterbox and full-height windows alone lost a bike at a wide frame's edge
+    that the old squashed 66 % crops found (here 0.12 to 0.19 against 0.55 to 0.59); the 66 % windows
+    of the served tiling find it (0.57 to 0.61)."""
+    width, height = 640, 272
+    canvas = Image.open(SAMPLES / "house.png").convert("RGB").resize((width, height))
+    bike = Image.open(SAMPLES / "bicycle.png").convert("RGB")
+    bike_width = round(0.12 * width)
+    small = bike.resize((bike_width, bike_width * bike.height // bike.width))
+    left = 10 if corner.endswith("left") else width - small.width - 10
+    top = 10 if corner.startswith("top") else height - small.height - 10
+    canvas.paste(small, (left, top))
+
+    assert detector.detect_single(canvas).class_scores[BICYCLE] < 0.5
+    tiled = detector.detect(canvas)
+    assert tiled.class_scores[BICYCLE] >= 0.5
+    (found,) = [item for item in tiled.objects if item.detector_class.name == "Bicycle"]
+    center_x = (found.box.x_min + found.box.x_max) / 2 * width
+    center_y = (found.box.y_min + found.box.y_max) / 2 * height
     assert left <= center_x <= left + small.width
     assert top <= center_y <= top + small.height
