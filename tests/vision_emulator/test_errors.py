@@ -238,8 +238,13 @@ def bomb(image_format: str, width: int, height: int) -> bytes:
         data = bytearray(one_pixel.getvalue())
         data[6:10] = struct.pack("<HH", width, height)  # the logical screen
         return bytes(data)
+    return blank_png(width, height, bit_depth=1, color_type=0, row_bytes=(width + 7) // 8)
+
+
+def blank_png(width: int, height: int, bit_depth: int, color_type: int, row_bytes: int) -> bytes:
+    """An all-zero PNG of `width` x `height`, compressed row by row (never held decoded here)."""
     compressor = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
+    row = b"\x00" * (1 + row_bytes)
     pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -247,11 +252,9 @@ def bomb(image_format: str, width: int, height: int) -> bytes:
             struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
 
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-        + chunk(b"IDAT", pixels)
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
 
 
@@ -295,32 +298,13 @@ def test_decompression_bombs_are_refused_from_their_header_fast_and_in_flat_memo
     assert after.label_annotations[0].description == "Bicycle"  # the emulator still serves
 
 
-def blank_rgba_png(width: int, height: int) -> bytes:
-    """A transparent RGBA PNG of `width` x `height`, compressed row by row (a few hundred kB)."""
-    compressor = zlib.compressobj(9)
-    row = b"\x00" * (1 + 4 * width)
-    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
-        + chunk(b"IDAT", pixels)
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_an_image_just_under_the_pixel_limit_costs_one_decoded_copy_and_is_given_back(
     client: vision_v1.ImageAnnotatorClient, emulator: VisionEmulator
 ) -> None:
     """Issue 17 second review: a 74.99 M pixel RGBA PNG (285 kB) took 860 MiB (the decoded image, an
     upright copy, an RGB copy), and six left the emulator holding 1.9 GiB. Shrunk before any copy, one
     costs its 300 MB of pixels and working copies (measured 456 MiB), and the memory is given back."""
-    data = blank_rgba_png(8660, 8660)
+    data = blank_png(8660, 8660, bit_depth=8, color_type=6, row_bytes=4 * 8660)  # RGBA
     assert emulator.process is not None
     pid = emulator.process.pid
     annotate(client, vision_v1.Image(content=photo("bicycle.png").read()), LABELS)  # warmed up
