@@ -250,7 +250,7 @@ local: $(VENV)/.installed vision-model
 	$(BIN)/python -m ops.local --vision "$(VISION)" $(if $(filter 1 yes true,$(SERVE)),--serve) $(LOCAL_FLAGS)
 
 
-## bench: benchmark the function as deployed, 6-8 min (BENCH_FLAGS=--quick: 1.5 min); docs/performance.md
+## bench: benchmark the function as deployed, about 6 min (BENCH_FLAGS=--quick: 1.5 min); docs/performance.md
 BENCH_FLAGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed

@@ -54,7 +54,7 @@ def log_outcome(
 
     `latency` uses Cloud Logging's duration format ("0.012s"); `latency_ms` is the same as a number.
     `decision` is the result's (accept / review / reject), null without a review band or a result.
-    The log-based metrics in infra/monitoring.py read these keys: rename one there too.
+    The log-based metrics in infra/monitoring/metrics.py read these keys: rename one there too.
 
     No object name: a path may hold a user's identifiers, and logs are read more widely and kept
     longer than results. An event is found by `id` and `source_message_id`; its path is in its
