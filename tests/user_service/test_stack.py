@@ -186,6 +186,7 @@ def test_the_function_runs_as_its_own_account_with_the_contracts_names(run: Prog
         "PROJECT_ID": PROJECT_ID,
         "BUCKET_NAME": AI_OUTPUTS["imagesBucket"],
         "NEW_IMAGE_TOPIC": AI_OUTPUTS["newImageTopic"],
+        "NEW_IMAGE_TOPIC_PROJECT": AI_OUTPUTS["project"],
         "SIGNER_EMAIL": RUNTIME.removeprefix("serviceAccount:"),
         "PUSH_AUDIENCE": AUDIENCE,
         "PUSH_ACCOUNT": PUSH,
@@ -202,7 +203,10 @@ def test_the_deployed_environment_is_one_the_service_starts_with_and_never_local
     settings = ServiceSettings.from_env(environment)
     assert settings.push is not None
     assert settings.local_push_token is None
-    assert settings.topic_path == f"projects/{PROJECT_ID}/topics/user-service-new-image"
+    # The topic is the AI-Service's, in its project, which need not be this one (a review found the
+    # service publishing to a topic of that name in its own project, where none exists).
+    assert AI_OUTPUTS["project"] != PROJECT_ID
+    assert settings.topic_path == f"projects/{AI_OUTPUTS['project']}/topics/user-service-new-image"
     forbidden = {
         "LOCAL_PUSH_TOKEN",
         "PUBSUB_EMULATOR_HOST",

@@ -80,6 +80,7 @@ def build_stack(settings: Settings, ai: AiServiceOutputs) -> dict[str, pulumi.In
             push_account=identities.push,
             images_bucket=ai.images_bucket,
             new_image_topic=ai.new_image_topic,
+            ai_project=ai.project,
             database=database.database,
             depends_on=apis.needed_by(
                 "cloudresourcemanager.googleapis.com",

@@ -59,6 +59,7 @@ class ServiceArgs:
     push_account: gcp.serviceaccount.Account
     images_bucket: pulumi.Input[str]
     new_image_topic: pulumi.Input[str]
+    ai_project: pulumi.Input[str]  # where the AI stack's topic lives
     depends_on: Sequence[pulumi.Resource]
     database: pulumi.Resource
 
@@ -197,6 +198,7 @@ class UserServiceFunction(pulumi.ComponentResource):
         environment = pulumi.Output.all(
             args.images_bucket,
             args.new_image_topic,
+            args.ai_project,
             args.runtime_account.email,
             args.push_account.email,
         ).apply(lambda values: settings.function_environment(*values))

@@ -115,13 +115,19 @@ class Settings:
         )
 
     def function_environment(
-        self, bucket: str, new_image_topic: str, signer: str, push_account: str
+        self,
+        bucket: str,
+        new_image_topic: str,
+        new_image_topic_project: str,
+        signer: str,
+        push_account: str,
     ) -> dict[str, str]:
         """What user_uploads.config reads (never a LOCAL_PUSH_TOKEN nor an emulator host)."""
         return {
             "PROJECT_ID": self.project,
             "BUCKET_NAME": bucket,
             "NEW_IMAGE_TOPIC": new_image_topic,
+            "NEW_IMAGE_TOPIC_PROJECT": new_image_topic_project,  # the AI stack's, maybe not ours
             "SIGNER_EMAIL": signer,
             "PUSH_AUDIENCE": self.push_audience,
             "PUSH_ACCOUNT": push_account,

@@ -56,6 +56,8 @@ class Settings:
     project_id: str
     bucket_name: str
     new_image_topic: str
+    # The project that owns the topic: the AI-Service's (PROJECT_ID when the two share one).
+    new_image_topic_project: str
     collection: str
     # Cloud: the account whose key (through IAM signBlob) signs upload URLs: the service's own.
     signer_email: str | None
@@ -76,7 +78,7 @@ class Settings:
 
     @property
     def topic_path(self) -> str:
-        return f"projects/{self.project_id}/topics/{self.new_image_topic}"
+        return f"projects/{self.new_image_topic_project}/topics/{self.new_image_topic}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -120,10 +122,12 @@ class Settings:
                 "SIGNER_EMAIL is required: the service account that signs upload URLs through "
                 "IAM signBlob (the service's own, with token creator on itself)"
             )
+        project_id = _name(env, "PROJECT_ID")
         return cls(
-            project_id=_name(env, "PROJECT_ID"),
+            project_id=project_id,
             bucket_name=_name(env, "BUCKET_NAME"),
             new_image_topic=_name(env, "NEW_IMAGE_TOPIC"),
+            new_image_topic_project=_name(env, "NEW_IMAGE_TOPIC_PROJECT", project_id),
             collection=_name(env, "COLLECTION", DEFAULT_COLLECTION),
             signer_email=None if signer is None else _email(signer, "SIGNER_EMAIL"),
             push=push,
