@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from user_uploads import entries as states
 from user_uploads.announcer import AnnounceFailed
 from user_uploads.config import CONTENT_TYPES, Settings
-from user_uploads.entries import Applied, Entries, needs_deletion, valid_id
+from user_uploads.entries import Applied, Contended, Entries, needs_deletion, valid_id
 from user_uploads.images import SNIFF_BYTES, detect
 from user_uploads.logs import log_event
 from user_uploads.push_auth import CertificatesUnavailable, PushRefused
@@ -76,6 +76,7 @@ TRANSIENT = (
     requests_exceptions.Timeout,
     AnnounceFailed,
     CertificatesUnavailable,
+    Contended,
 )
 OUTCOME_SEVERITY = {
     states.FOREIGN_PATH: "ERROR",

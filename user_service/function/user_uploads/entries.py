@@ -58,6 +58,26 @@ RETRY = api_retry.Retry(
 BOUNDED: dict[str, Any] = {"retry": RETRY, "timeout": CALL_TIMEOUT_SECONDS}
 # How many of an owner's entries a listing reads at most (the screen shows the newest of them).
 MAX_LISTED_SCAN = 200
+# Results for one entry that arrive together contend for it: Firestore retries a contended transaction
+# 5 times by default, and a burst of 12 mixed results exhausted that (final issue 18 review).
+TRANSACTION_ATTEMPTS = 20
+# google-cloud-firestore raises ValueError with this text once the attempts are spent
+# (firestore_v1/base_transaction.py, _EXCEED_ATTEMPTS_TEMPLATE).
+_ATTEMPTS_SPENT = "Failed to commit transaction"
+
+
+class Contended(Exception):
+    """The entry stayed contended through every attempt: a transient fault (Pub/Sub redelivers)."""
+
+
+def _committed(transactional: Any, client: firestore.Client) -> Any:
+    """`transactional` run in a new transaction, its exhausted retries as Contended."""
+    try:
+        return transactional(client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+    except ValueError as error:
+        if str(error).startswith(_ATTEMPTS_SPENT):
+            raise Contended(str(error)) from error
+        raise
 
 
 @dataclass(frozen=True)
@@ -176,7 +196,7 @@ class Entries:
             transaction.update(ref, change)
             return {**entry, **change}
 
-        refused: dict[str, Any] | None = refuse_in(self._client.transaction())
+        refused: dict[str, Any] | None = _committed(refuse_in, self._client)
         return refused
 
     def apply(self, upload_id: str, result: Result) -> Applied:
@@ -206,7 +226,7 @@ class Entries:
             transaction.update(ref, change)
             return Applied(APPLIED, {**entry, **change})
 
-        applied: Applied = apply_in(self._client.transaction())
+        applied: Applied = _committed(apply_in, self._client)
         return applied
 
     def owned_by(self, owner: str, count: int) -> list[tuple[str, dict[str, Any]]]:
