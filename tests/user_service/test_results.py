@@ -256,6 +256,8 @@ def _with(field: str, value: object) -> Callable[[dict[str, Any]], Any]:
         _with("labels", [{"description": "Bicycle", "score": 7}]),
         _with("match", {"matched": "yes"}),
         _with("processed_at", "yesterday"),
+        _with("processed_at", "2026-13-03T19:00:00.000Z"),  # no 13th month
+        _with("processed_at", "2026-12-03T19:00:00.000Z\n"),
         _with("decision", "perhaps"),
         _with("id", None),
         _with("error", {"code": "X", "message": "labeled results carry no error"}),

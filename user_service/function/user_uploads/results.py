@@ -29,7 +29,18 @@ PRECEDENCE = {"failed": 0, "accepted": 1, "review": 2, "blocked": 3}
 # Both services run on Google's NTP-synced clocks; the skew only orders results that lead to the same
 # state (which labels are kept), never a verdict.
 MAX_CLOCK_SKEW = datetime.timedelta(seconds=2)
-PROCESSED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+PROCESSED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def _is_moment(text: str) -> bool:
+    """`text` is in processed_at's format and a real moment (no 13th month, no 25th hour)."""
+    if not PROCESSED_AT.fullmatch(text):
+        return False
+    try:
+        datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return False
+    return True
 STATUSES = ("labeled", "failed")
 DECISIONS = ("accept", "review", "reject")
 # The contract's bounds (contracts/image-labeled.schema.json maxItems): a result over them is refused.
@@ -156,7 +167,7 @@ def parse_result(payload: object, delivery_id: str | None = None) -> Result:
     if status not in STATUSES:
         raise BadDelivery(f"status is {status!r}; expected one of {', '.join(STATUSES)}")
     processed_at = payload.get("processed_at")
-    if not isinstance(processed_at, str) or not PROCESSED_AT.fullmatch(processed_at):
+    if not isinstance(processed_at, str) or not _is_moment(processed_at):
         raise BadDelivery("processed_at is not RFC 3339 UTC with milliseconds")
     match = _match(payload.get("match"))
     decision = payload.get("decision")
