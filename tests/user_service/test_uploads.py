@@ -137,11 +137,16 @@ def test_an_announcement_pub_sub_did_not_take_is_a_503_and_saying_done_again_ann
         ({"content_type": "", "size": 10}, 415, "not a photo"),
         ({"content_type": "image/svg+xml", "size": 10}, 415, "JPEG, PNG"),
         ({"content_type": "image/png"}, 400, "size"),
-        ({"content_type": "image/png", "size": 0}, 400, "size"),
+        ({"content_type": "image/png", "size": 0}, 400, "this file is empty"),
         ({"content_type": "image/png", "size": -5}, 400, "size"),
         ({"content_type": "image/png", "size": True}, 400, "size"),
         ({"content_type": "image/png", "size": "12"}, 400, "size"),
-        ({"content_type": "image/png", "size": 50_000_000}, 413, "limit"),
+        ({"content_type": "image/png", "size": 50_000_000}, 413, "47.7 MiB; the limit is 10 MiB"),
+        (
+            {"content_type": "image/png", "size": 10 * 2**20 + 1},
+            413,
+            "1 byte over the limit of 10 MiB",
+        ),
         ([1, 2], 400, "not a JSON object"),
     ],
 )

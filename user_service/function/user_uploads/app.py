@@ -211,6 +211,8 @@ class Handlers:
         size = body.get("size")
         if not isinstance(content_type, str) or content_type not in CONTENT_TYPES:
             raise ApiError(415, _not_a_photo(content_type), "NOT_AN_IMAGE")
+        if size == 0:
+            raise ApiError(400, "this file is empty: choose a photo", "BAD_SIZE")
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ApiError(400, "size must be the photo's size in bytes, at least 1", "BAD_SIZE")
         if size > settings.max_upload_bytes:
@@ -488,8 +490,14 @@ def _not_a_photo(content_type: object) -> str:
 
 
 def _too_large(size: int, limit: int) -> str:
-    """Sizes in MB; an absurd one (a 3000-digit number) is not echoed: float() of it overflows and
-    str() of one over 4300 digits raises."""
+    """Sizes in MiB, as the limit is set; an absurd one (a 3000-digit number) is not echoed: float()
+    of it overflows and str() of one over 4300 digits raises. Just over the limit, in bytes (10.0 MiB
+    against a 10 MiB limit would read as no difference)."""
     if size > 1000 * limit:
-        return f"the photo is far over the limit of {limit / 1e6:.1f} MB"
-    return f"the photo is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
+        return f"the photo is far over the limit of {limit / 2**20:g} MiB"
+    if size < limit + 2**20 // 10:
+        over = size - limit
+        return (
+            f"the photo is {over:,} byte{'s' * (over != 1)} over the limit of {limit / 2**20:g} MiB"
+        )
+    return f"the photo is {size / 2**20:.1f} MiB; the limit is {limit / 2**20:g} MiB"

@@ -41,6 +41,8 @@ def _is_moment(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
 STATUSES = ("labeled", "failed")
 DECISIONS = ("accept", "review", "reject")
 # The contract's bounds (contracts/image-labeled.schema.json maxItems): a result over them is refused.
