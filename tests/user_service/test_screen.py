@@ -175,6 +175,19 @@ def test_a_passing_outage_of_the_service_s_peers_does_not_refuse_the_upload(page
     assert unavailable == {"/api/uploads": 0, "/done": 0}  # both were refused twice first
 
 
+@pytest.mark.parametrize("name", ["bike.jpg", "bike"])
+def test_a_photo_misnamed_or_without_an_extension_is_sent_as_what_its_bytes_are(
+    page: Page, tmp_path: Path, name: str
+) -> None:
+    """Final issue 18 review: the browser types a file by its name, so a PNG named .jpg was refused as
+    'sent as JPEG' (choosing it again changed nothing) and one without an extension as not a photo."""
+    photo = tmp_path / name
+    photo.write_bytes((SAMPLES / "bicycle.png").read_bytes())
+    choose(page, photo)
+    upload = card(page, name)
+    expect(upload).to_have_attribute("data-state", "accepted", timeout=VERDICT_TIMEOUT_MS)
+
+
 def test_a_house_is_blocked_and_its_image_deleted(page: Page, bucket: storage.Bucket) -> None:
     choose(page, SAMPLES / "house.png")
     upload = card(page, "house.png")
