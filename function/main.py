@@ -7,6 +7,7 @@ serving (and so fails the deploy) with an error that names it. Clients are built
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import flask
 import functions_framework
@@ -65,20 +66,13 @@ def _refuse_too_large() -> tuple[str, int]:
     """A message this large can never succeed: acknowledged, so Pub/Sub does not redeliver it (and
     cost every instance that memory again). The body is never parsed, let alone logged."""
     size = flask.request.content_length  # None for a chunked body
-    message_id = source_message_id(flask.request.headers.get("ce-id"), None)
-    log_outcome(
-        "ERROR",
-        f"request dropped: its body is larger than {MAX_REQUEST_BYTES} bytes "
+    return _drop(
+        f"its body is larger than {MAX_REQUEST_BYTES} bytes "
         + (f"({size} bytes)" if size is not None else "(a chunked body, read no further)"),
-        image_id=None,
-        status="dropped",
-        matched=False,
         error_code="MESSAGE_TOO_LARGE",
-        source_message_id=message_id,
-        latency_seconds=None,
+        message_id=source_message_id(flask.request.headers.get("ce-id"), None),
         request_bytes=size,
     )
-    return "", 204
 
 
 def acknowledge_undeliverable(error: HTTPException) -> tuple[str, int] | HTTPException:
@@ -99,16 +93,23 @@ def acknowledge_unconvertible(error: Exception) -> tuple[str, int]:
     return _drop(f"functions-framework could not convert it ({type(error).__name__})")
 
 
-def _drop(reason: str) -> tuple[str, int]:
+def _drop(
+    reason: str,
+    error_code: str = "MALFORMED_ENVELOPE",
+    message_id: str | None = None,
+    **details: Any,  # a kind of drop's own fields (log_outcome's `details`)
+) -> tuple[str, int]:
+    """A request that can never succeed, acknowledged (204) with its one ERROR line."""
     log_outcome(
         "ERROR",
         f"request dropped: {reason}",
         image_id=None,
         status="dropped",
         matched=False,
-        error_code="MALFORMED_ENVELOPE",
-        source_message_id=None,
+        error_code=error_code,
+        source_message_id=message_id,
         latency_seconds=None,
+        **details,
     )
     return "", 204
 
