@@ -39,8 +39,13 @@ def preview(*steps: tuple[str, str]) -> dict[str, Any]:
 
 
 def run_check(tmp_path: Path, digest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return run_on(tmp_path, json.dumps(digest))
+
+
+def run_on(tmp_path: Path, content: str) -> subprocess.CompletedProcess[str]:
+    """`python -m infra.project_level` on a preview file holding `content`, as deploy.yml runs it."""
     path = tmp_path / "preview.json"
-    path.write_text(json.dumps(digest))
+    path.write_text(content)
     return subprocess.run(
         [sys.executable, "-m", "infra.project_level", str(path)],
         cwd=REPOSITORY,
@@ -77,16 +82,7 @@ def test_an_unknown_step_counts_as_a_change() -> None:
 
 @pytest.mark.parametrize("content", ["not json", json.dumps({"steps": "all"})])
 def test_an_unreadable_preview_stops_ci(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "preview.json"
-    path.write_text(content)
-    completed = subprocess.run(
-        [sys.executable, "-m", "infra.project_level", str(path)],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_on(tmp_path, content)
     assert completed.returncode == 2
     assert "cannot read the preview" in completed.stderr
 
