@@ -117,10 +117,9 @@ def decode(data: bytes) -> Image.Image:
         image = open_header(data)
         image.draft("RGB", (INPUT_SIZE, INPUT_SIZE))
         image.load()
-        exif = image.getexif()  # the orientation, wherever the format keeps it
         small = shrink(image)
-        if small is not image:
-            small.info["exif"] = exif.tobytes()
+        if small is not image:  # a new image: the orientation, wherever the format kept it
+            small.info["exif"] = image.getexif().tobytes()
         ImageOps.exif_transpose(small, in_place=True)
         return small if small.mode == "RGB" else small.convert("RGB")
     except ImageError:
