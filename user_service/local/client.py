@@ -5,18 +5,21 @@
     entry, seconds = client.wait_final(upload_id, timeout=60)
 
 Used by `make local`'s seed scenario (ops/local.py) and the end-to-end tests. Errors are ApiRefused
-with the service's own message (every error of the API is JSON {"error": ...}).
+with the service's own message (every error of the API is JSON {"error": ...}). Like the upload screen
+(static/upload.js), a 503 or no answer is asked again a few times over about 8 s: the service answers
+503 for a peer briefly unavailable (a slow Firestore call, a contended entry).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
 
 REQUEST_TIMEOUT_SECONDS = 30.0
+RETRY_DELAYS_SECONDS = (0.5, 1.0, 2.0, 4.0)  # as the upload screen's RETRY_DELAYS_MS
 
 
 class ApiRefused(RuntimeError):
@@ -40,17 +43,27 @@ def _error(response: requests.Response) -> str:
 class UploadsClient:
     """One owner's session with the service at `base_url` (the owner cookie is kept)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.retry_delays = retry_delays
 
     def close(self) -> None:
         self.session.close()
 
     def _call(self, step: str, method: str, path: str, **options: Any) -> dict[str, Any]:
-        response = self.session.request(
-            method, f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS, **options
-        )
+        for delay in (*self.retry_delays, None):
+            try:
+                response = self.session.request(
+                    method, f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS, **options
+                )
+            except requests.ConnectionError:
+                if delay is None:
+                    raise
+            else:
+                if response.status_code != 503 or delay is None:
+                    break
+            time.sleep(delay)
         if response.status_code >= 400:
             raise ApiRefused(step, response.status_code, _error(response))
         body: dict[str, Any] = response.json()
