@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,12 +26,14 @@ QUICK = (0.01, 0.02, 0.04, 0.08)  # the same number of retries as the real sched
 class ScriptedService:
     """A loopback HTTP server answering each request with the next (status, body) of `answers`."""
 
-    def __init__(self, answers: list[Answer]) -> None:
+    def __init__(self, answers: list[Answer], port: int = 0) -> None:
         self.answers = answers
         self.requests: list[str] = []
         service = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # kept alive: the client's session pools the connection
+
             def do_GET(self) -> None:
                 service.requests.append(self.path)
                 status, body = service.answers.pop(0)
@@ -44,7 +47,7 @@ class ScriptedService:
             def log_message(self, *_: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -95,3 +98,27 @@ def test_a_service_that_never_answers_is_a_connection_error_after_the_retries() 
     client = UploadsClient(f"http://127.0.0.1:{free_port()}", QUICK)
     with pytest.raises(requests.ConnectionError):
         client.read(UPLOAD_ID)
+
+
+def test_one_client_is_served_again_after_the_service_was_down_for_seconds(
+    scripted: list[ScriptedService],
+) -> None:
+    """The client's session (its pooled connection) outlives an outage: the service goes away for
+    2 s and comes back on the same port, within the real retry schedule (0.5, 1, 2, 4 s)."""
+    client = UploadsClient(serving(scripted, (200, ENTRY)))
+    assert client.read(UPLOAD_ID) == ENTRY
+    port = int(scripted[0].url.rsplit(":", 1)[1])
+    scripted.pop().close()
+
+    def come_back() -> None:
+        time.sleep(2)
+        scripted.append(ScriptedService([(200, ENTRY)], port))
+
+    returning = threading.Thread(target=come_back)
+    returning.start()
+    try:
+        assert client.read(UPLOAD_ID) == ENTRY
+    finally:
+        returning.join(10)
+        client.close()
+    assert scripted[0].requests == [f"/api/uploads/{UPLOAD_ID}"]
