@@ -25,7 +25,7 @@ from playwright.sync_api import BrowserContext, Page, Route, expect
 from ops.emulators import FirestoreEmulator, PubSubEmulator, pubsub_clients
 from tests.user_service.browser import browser, placed
 from tests.user_service.conftest import BUCKET
-from tests.user_service.harness import Topics, result
+from tests.user_service.harness import Topics, result, wait_for
 from user_service.local.server import UserServiceServer, local_environment
 from user_service.local.storage_gateway import StorageGateway
 
@@ -197,7 +197,8 @@ def test_a_house_is_blocked_and_its_image_deleted(page: Page, bucket: storage.Bu
     expect(upload.locator(".message")).to_contain_text("deleted")
     upload_id = upload.get_attribute("data-id")
     assert upload_id
-    assert list(bucket.list_blobs(prefix=f"uploads/{upload_id}")) == []
+    # Deleted by the request that stored the verdict, just after it committed.
+    wait_for(lambda: list(bucket.list_blobs(prefix=f"uploads/{upload_id}")) == [])
 
 
 def test_a_file_that_is_not_an_image_is_refused_with_a_readable_message(

@@ -17,7 +17,7 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ from ops.local import (
 )
 from ops.scenario import DEFAULT_MANIFEST
 from tests.user_service.browser import browser, placed
+from tests.user_service.harness import wait_for
 from user_service.local.client import UploadsClient
 
 SAMPLES = DEFAULT_MANIFEST.parent
@@ -128,16 +129,6 @@ class System:
         stored = self.entries.document(upload_id).get().to_dict()
         assert stored is not None, f"no Firestore entry {upload_id}"
         return stored
-
-
-def wait_until(probe: Callable[[], Any], timeout: float = VERDICT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            assert value, f"not reached within {timeout} s (last: {value!r})"
-            return value
-        time.sleep(0.1)
 
 
 def open_system(stack: LocalStack) -> System:
@@ -282,8 +273,9 @@ def test_a_house_goes_through_the_seven_steps_is_blocked_and_deleted(system: Sys
     assert "Bicycle" not in [label["description"] for label in entry["labels"]]
     [result] = system.results.messages(upload_id)
     assert json.loads(result.data)["match"]["matched"] is False
-    wait_until(lambda: not system.bucket.blob(path).exists())
-    assert system.entry(upload_id)["image_deleted_at"] is not None
+    # The service deletes the object and then records it: wait for the record, the later step.
+    wait_for(lambda: system.entry(upload_id).get("image_deleted_at") is not None, VERDICT_SECONDS)
+    assert not system.bucket.blob(path).exists()
 
 
 @pytest.mark.slow
@@ -297,9 +289,12 @@ def test_the_same_announcement_twice_leaves_one_accepted_entry(system: System) -
     later = json.loads(second_result.data)
     assert later["status"] == "labeled"
     assert later["processed_at"] > json.loads(first_result.data)["processed_at"]
-    wait_until(lambda: system.entry(upload_id)["result"]["processed_at"] == later["processed_at"])
+    wait_for(
+        lambda: system.entry(upload_id)["result"]["processed_at"] == later["processed_at"],
+        VERDICT_SECONDS,
+    )
     # The log line follows the stored entry (it is written once the transaction is committed).
-    assert wait_until(lambda: len(system.outcomes(upload_id)) == 2)
+    assert wait_for(lambda: len(system.outcomes(upload_id)) == 2, VERDICT_SECONDS)
     assert system.outcomes(upload_id) == ["applied", "applied"]
     again = system.entry(upload_id)
     assert (again["state"], again["completed_at"]) == ("accepted", first["completed_at"])
@@ -313,14 +308,14 @@ def test_a_failed_result_for_the_deleted_image_of_a_blocked_entry_changes_nothin
     """A redrive after the blocked image was deleted: the function cannot read it and says so; the
     labeled verdict stands (docs/user-service.md "Results, applied once")."""
     client, upload_id, path, verdict = upload_through_every_step(system, HOUSE)
-    wait_until(lambda: not system.bucket.blob(path).exists())
+    wait_for(lambda: not system.bucket.blob(path).exists(), VERDICT_SECONDS)
     system.announce(upload_id, path)
     _, failed = system.results.messages(upload_id, count=2)
     body = json.loads(failed.data)
     assert body["status"] == "failed"
     assert body["error"]["code"] in ("IMAGE_UNREADABLE", "IMAGE_NOT_FOUND")
     # Delivered to the User-Service, which keeps the verdict: the blocked entry is final.
-    assert wait_until(lambda: len(system.outcomes(upload_id)) == 2)
+    assert wait_for(lambda: len(system.outcomes(upload_id)) == 2, VERDICT_SECONDS)
     assert system.outcomes(upload_id) == ["applied", "final"]
     entry = client.read(upload_id)
     assert (entry["state"], entry["final"], entry["error"]) == ("blocked", True, None)
@@ -389,7 +384,7 @@ def test_a_message_dead_lettered_in_a_vision_outage_is_redriven_and_completes_th
         client = system.client()
         upload_id = client.upload(BICYCLE, "image/png")
 
-        delayed = wait_until(lambda: client.read(upload_id)["state"] == "delayed", 20)
+        delayed = wait_for(lambda: client.read(upload_id)["state"] == "delayed", 20)
         assert delayed
         entry = client.read(upload_id)
         assert entry["final"] is False
@@ -409,7 +404,7 @@ def test_a_message_dead_lettered_in_a_vision_outage_is_redriven_and_completes_th
             assert exit_code == redrive.PASS, out.getvalue()
             return out.getvalue() if f"\t{upload_id}\t" in out.getvalue() else ""
 
-        listing = wait_until(listed, 90)
+        listing = wait_for(listed, 90)
         [row] = [line.split("\t") for line in listing.splitlines() if f"\t{upload_id}\t" in line]
         assert row[3] == str(MAX_DELIVERY_ATTEMPTS), listing
         assert client.read(upload_id)["state"] == "delayed", "dead-lettered: still not final"
